@@ -1,0 +1,1 @@
+"""Generative models: configurations, networks, diffusion models, samplers and trainers."""

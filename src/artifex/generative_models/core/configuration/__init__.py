@@ -1,0 +1,14 @@
+"""Typed, validated configuration dataclasses.
+
+Configs are frozen (hashable), so a model built from one can be a static argument of
+``jax.jit``; every field is checked in ``__post_init__`` and a bad value raises a
+``ValueError`` naming the field, the value and what is allowed.
+"""
+
+from artifex.generative_models.core.configuration.backbone_config import UNetBackboneConfig
+from artifex.generative_models.core.configuration.diffusion_config import (
+    DDPMConfig,
+    NoiseScheduleConfig,
+)
+
+__all__ = ["DDPMConfig", "NoiseScheduleConfig", "UNetBackboneConfig"]

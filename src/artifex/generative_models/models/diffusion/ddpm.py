@@ -1,0 +1,129 @@
+"""DDPMModel: a UNet denoiser, its noise schedule and compiled samplers."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from artifex.generative_models.core.configuration.diffusion_config import DDPMConfig
+from artifex.generative_models.core.noise_schedule import NoiseSchedule, create_noise_schedule
+from artifex.generative_models.models.backbones.unet import UNet
+from artifex.generative_models.models.diffusion.samplers import SCHEDULERS
+from artifex.generative_models.models.diffusion.samplers.coefficients import sampling_timesteps
+from artifex.generative_models.models.diffusion.samplers.loop import run_sampler
+
+#: DDIM step count when ``sample(scheduler="ddim")`` is given none.
+DEFAULT_DDIM_STEPS = 50
+
+
+class DDPMModel(nnx.Module):
+    """A denoising diffusion model built from a :class:`DDPMConfig`.
+
+    Calling the model runs the network: ``model(x_t, t)`` predicts the config's
+    ``prediction_type`` for noisy images ``x_t`` (NHWC) at integer timesteps ``t``.
+
+    Args:
+      config: the validated model configuration.
+      rngs: ``params`` initialises the network; ``sample`` supplies keys to
+        :meth:`sample` when no key is passed. Dropout keys come from the trainer's step key,
+        so other streams (e.g. ``noise``, ``timestep``, ``dropout``) are accepted and unused.
+    """
+
+    def __init__(self, config: DDPMConfig, *, rngs: nnx.Rngs):
+        if not isinstance(config, DDPMConfig):
+            raise TypeError(f"DDPMModel expects a DDPMConfig, got {type(config).__name__}")
+        self.config = config
+        self.noise_schedule: NoiseSchedule = create_noise_schedule(config.noise_schedule)
+        self.backbone = UNet(config.backbone, image_size=config.input_shape[0], rngs=rngs)
+        self.rngs = rngs
+
+    def __call__(
+        self, x_t: jax.Array, t: jax.Array, *, dropout_key: jax.Array | None = None
+    ) -> jax.Array:
+        """Network output for ``x_t`` at timesteps ``t``; dropout only with ``dropout_key``."""
+        return self.backbone(x_t, t, dropout_key=dropout_key)
+
+    def sample(
+        self,
+        n_samples_or_shape: int | tuple[int, ...] = 16,
+        *,
+        scheduler: str = "ddpm",
+        steps: int | None = None,
+        eta: float | None = None,
+        key: jax.Array | None = None,
+        rngs: nnx.Rngs | None = None,
+    ) -> jax.Array:
+        """Generate images by running the reverse process from pure noise.
+
+        The whole chain is one compiled program, cached per (model structure, shape,
+        scheduler, steps): calling again with the same arguments does not recompile.
+
+        Args:
+          n_samples_or_shape: a number of images, or a full NHWC shape.
+          scheduler: ``"ddpm"`` (ancestral, stochastic) or ``"ddim"``.
+          steps: denoising steps; default ``num_timesteps`` for DDPM and
+            ``DEFAULT_DDIM_STEPS`` for DDIM. Fewer DDPM steps use the respaced chain.
+          eta: DDIM noise scale (0 = deterministic, 1 = DDPM variance); DDIM only, default 0.
+          key: PRNG key; else ``rngs.sample()``; else the model's own ``sample`` stream.
+
+        Returns:
+          float32 images of shape ``(N, H, W, C)``, in ``[-1, 1]`` when ``clip_denoised``.
+        """
+        shape = self._sample_shape(n_samples_or_shape)
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler={scheduler!r} is not supported; choose 'ddpm' or 'ddim'")
+        if eta is not None and scheduler != "ddim":
+            raise ValueError(f"eta={eta!r} only applies to scheduler='ddim'")
+        if eta is None:
+            eta = 0.0
+        if not eta >= 0.0:
+            raise ValueError(f"eta={eta!r} must be >= 0 (0 = deterministic DDIM, 1 = DDPM noise)")
+        if steps is None:
+            steps = self.config.noise_schedule.num_timesteps if scheduler == "ddpm" else min(
+                DEFAULT_DDIM_STEPS, self.config.noise_schedule.num_timesteps
+            )
+        sampling_timesteps(self.config.noise_schedule.num_timesteps, steps)  # validates steps
+        if key is None:
+            key = (rngs if rngs is not None else self.rngs).sample()
+        graphdef, state = nnx.split(self)
+        return _compiled_sample(
+            graphdef, state, key, jnp.float32(eta), shape=shape, scheduler=scheduler,
+            steps=int(steps),
+        )
+
+    def _sample_shape(self, n_samples_or_shape) -> tuple[int, ...]:
+        image_shape = self.config.input_shape
+        if isinstance(n_samples_or_shape, int) and not isinstance(n_samples_or_shape, bool):
+            if n_samples_or_shape < 1:
+                raise ValueError(f"n_samples_or_shape={n_samples_or_shape} must be >= 1")
+            return (n_samples_or_shape, *image_shape)
+        shape = tuple(n_samples_or_shape)
+        h, w, c = image_shape
+        f = self.config.backbone.downsampling_factor
+        if len(shape) != 4 or shape[0] < 1 or shape[3] != c or shape[1] % f or shape[2] % f:
+            raise ValueError(
+                f"n_samples_or_shape={n_samples_or_shape!r} must be a count or an NHWC shape "
+                f"(N, H, W, {c}) with H and W divisible by {f}, e.g. (16, {h}, {w}, {c})"
+            )
+        return shape
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "shape", "scheduler", "steps"))
+def _compiled_sample(graphdef, state, key, eta, *, shape, scheduler, steps):
+    model: DDPMModel = nnx.merge(graphdef, state)
+    noise_key, loop_key = jax.random.split(key)
+    x_start = jax.random.normal(noise_key, shape, jnp.float32)
+    return run_sampler(
+        lambda x, t: model(x, t),
+        model.noise_schedule,
+        x_start,
+        loop_key,
+        scheduler=scheduler,
+        steps=steps,
+        eta=eta,
+        prediction_type=model.config.prediction_type,
+        clip_denoised=model.config.clip_denoised,
+    )

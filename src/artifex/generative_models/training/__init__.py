@@ -1,0 +1,1 @@
+"""Training: the diffusion trainer and its exponential moving average of weights."""

@@ -1,0 +1,1 @@
+"""Trainers: compiled training steps for each model family."""
