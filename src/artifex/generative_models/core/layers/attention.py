@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from artifex.generative_models.core.layers.host_init import linear
 from artifex.generative_models.core.layers.normalization import group_norm
 
 
@@ -14,8 +15,8 @@ class AttentionBlock(nnx.Module):
 
     def __init__(self, channels: int, *, rngs: nnx.Rngs):
         self.norm = group_norm(channels, rngs=rngs)
-        self.qkv = nnx.Linear(channels, 3 * channels, rngs=rngs)
-        self.proj = nnx.Linear(channels, channels, rngs=rngs)
+        self.qkv = linear(channels, 3 * channels, rngs=rngs)
+        self.proj = linear(channels, channels, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         b, h, w, c = x.shape

@@ -6,7 +6,10 @@ import math
 
 from flax import nnx
 
+from artifex.generative_models.core.layers.host_init import ones, zeros
+
 
 def group_norm(channels: int, *, rngs: nnx.Rngs) -> nnx.GroupNorm:
     """GroupNorm with 32 groups, or the largest count dividing ``channels`` below that."""
-    return nnx.GroupNorm(channels, num_groups=math.gcd(32, channels), epsilon=1e-5, rngs=rngs)
+    return nnx.GroupNorm(channels, num_groups=math.gcd(32, channels), epsilon=1e-5,
+                         scale_init=ones, bias_init=zeros, rngs=rngs)

@@ -6,12 +6,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from artifex.generative_models.core.layers.host_init import conv
+
 
 class Downsample(nnx.Module):
     """3x3 convolution with stride 2 (padding 1): ``(H, W) -> (H/2, W/2)``."""
 
     def __init__(self, channels: int, *, rngs: nnx.Rngs):
-        self.conv = nnx.Conv(channels, channels, (3, 3), strides=2, padding=((1, 1), (1, 1)),
+        self.conv = conv(channels, channels, (3, 3), strides=2, padding=((1, 1), (1, 1)),
                              rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -22,7 +24,7 @@ class Upsample(nnx.Module):
     """Nearest-neighbour doubling then a 3x3 convolution (no checkerboard artefacts)."""
 
     def __init__(self, channels: int, *, rngs: nnx.Rngs):
-        self.conv = nnx.Conv(channels, channels, (3, 3), rngs=rngs)
+        self.conv = conv(channels, channels, (3, 3), rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)

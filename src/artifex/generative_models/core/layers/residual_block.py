@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
+from artifex.generative_models.core.layers.host_init import conv, linear
 from artifex.generative_models.core.layers.normalization import group_norm
 
 
 class ResidualBlock(nnx.Module):
-    """``x + conv(drop(act(norm(conv(act(norm(x))) + proj(temb)))))``.
+    """``x + conv(drop(act(norm(h) * (1 + scale) + shift)))``, ``h = conv(act(norm(x)))``.
 
+    ``(scale, shift)`` are projected from the timestep embedding. Conditioning after the
+    normalisation (Nichol & Dhariwal 2021) keeps it intact even when a group holds a
+    single channel, where a plain added bias would be normalised away.
     A 1x1 convolution matches channels on the skip path when they change.
     """
 
@@ -28,13 +33,13 @@ class ResidualBlock(nnx.Module):
     ):
         self.activation = activation
         self.norm1 = group_norm(in_channels, rngs=rngs)
-        self.conv1 = nnx.Conv(in_channels, out_channels, (3, 3), rngs=rngs)
-        self.time_proj = nnx.Linear(time_embedding_dim, out_channels, rngs=rngs)
+        self.conv1 = conv(in_channels, out_channels, (3, 3), rngs=rngs)
+        self.time_proj = linear(time_embedding_dim, 2 * out_channels, rngs=rngs)
         self.norm2 = group_norm(out_channels, rngs=rngs)
         self.dropout = nnx.Dropout(dropout_rate)
-        self.conv2 = nnx.Conv(out_channels, out_channels, (3, 3), rngs=rngs)
+        self.conv2 = conv(out_channels, out_channels, (3, 3), rngs=rngs)
         self.skip = (
-            nnx.Conv(in_channels, out_channels, (1, 1), rngs=rngs)
+            conv(in_channels, out_channels, (1, 1), rngs=rngs)
             if in_channels != out_channels
             else None
         )
@@ -43,8 +48,8 @@ class ResidualBlock(nnx.Module):
         self, x: jax.Array, temb: jax.Array, dropout_key: jax.Array | None = None
     ) -> jax.Array:
         h = self.conv1(self.activation(self.norm1(x)))
-        h = h + self.time_proj(self.activation(temb))[:, None, None, :]
-        h = self.activation(self.norm2(h))
+        scale, shift = jnp.split(self.time_proj(self.activation(temb))[:, None, None, :], 2, -1)
+        h = self.activation(self.norm2(h) * (1.0 + scale) + shift)
         h = self.dropout(h, deterministic=dropout_key is None, rngs=dropout_key)
         h = self.conv2(h)
         return (x if self.skip is None else self.skip(x)) + h

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from artifex.generative_models.core.layers.host_init import linear
+
 
 def sinusoidal_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -> jax.Array:
     """Transformer-style features of integer timesteps ``t`` (shape ``(B,)``) -> ``(B, dim)``.
@@ -27,8 +29,8 @@ class TimestepEmbedding(nnx.Module):
     def __init__(self, dim: int, activation: Callable, *, rngs: nnx.Rngs):
         self.dim = dim
         self.activation = activation
-        self.linear1 = nnx.Linear(dim, dim, rngs=rngs)
-        self.linear2 = nnx.Linear(dim, dim, rngs=rngs)
+        self.linear1 = linear(dim, dim, rngs=rngs)
+        self.linear2 = linear(dim, dim, rngs=rngs)
 
     def __call__(self, t: jax.Array) -> jax.Array:
         h = sinusoidal_embedding(t, self.dim)

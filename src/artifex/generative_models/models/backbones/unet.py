@@ -24,6 +24,7 @@ from flax import nnx
 from artifex.generative_models.core.activations import get_activation
 from artifex.generative_models.core.configuration.backbone_config import UNetBackboneConfig
 from artifex.generative_models.core.layers.attention import AttentionBlock
+from artifex.generative_models.core.layers.host_init import conv
 from artifex.generative_models.core.layers.normalization import group_norm
 from artifex.generative_models.core.layers.resample import Downsample, Upsample
 from artifex.generative_models.core.layers.residual_block import ResidualBlock
@@ -64,7 +65,7 @@ class UNet(nnx.Module):
             return [AttentionBlock(ch, rngs=rngs) for _ in range(count)]
 
         self.time_embedding = TimestepEmbedding(temb, act, rngs=rngs)
-        self.conv_in = nnx.Conv(config.in_channels, dims[0], (3, 3), rngs=rngs)
+        self.conv_in = conv(config.in_channels, dims[0], (3, 3), rngs=rngs)
 
         skips = [dims[0]]
         ch, size = dims[0], image_size
@@ -101,7 +102,7 @@ class UNet(nnx.Module):
         self.up = nnx.List(up)
 
         self.norm_out = group_norm(ch, rngs=rngs)
-        self.conv_out = nnx.Conv(ch, config.out_channels, (3, 3), rngs=rngs)
+        self.conv_out = conv(ch, config.out_channels, (3, 3), rngs=rngs)
 
     def __call__(
         self, x: jax.Array, t: jax.Array, *, dropout_key: jax.Array | None = None

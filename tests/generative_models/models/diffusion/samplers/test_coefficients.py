@@ -1,0 +1,45 @@
+"""Sampling timesteps and per-step coefficients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from artifex.generative_models.core.configuration.diffusion_config import NoiseScheduleConfig
+from artifex.generative_models.core.noise_schedule import create_noise_schedule
+from artifex.generative_models.models.diffusion.samplers.coefficients import (
+    sampling_timesteps,
+    step_coefficients,
+)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 10, 50, 99, 100])
+def test_timesteps_are_distinct_descending_and_span_the_chain(steps):
+    ts = sampling_timesteps(100, steps)
+    assert len(ts) == steps
+    assert ts[0] == 99
+    assert np.all(np.diff(ts) < 0)
+    if steps > 1:
+        assert ts[-1] == 0
+
+
+def test_full_chain_visits_every_timestep():
+    np.testing.assert_array_equal(sampling_timesteps(1000, 1000), np.arange(999, -1, -1))
+
+
+@pytest.mark.parametrize("steps", [0, 101, 2.5, True])
+def test_bad_step_counts(steps):
+    with pytest.raises(ValueError, match=r"steps=.* must be an integer in \[1, 100\]"):
+        sampling_timesteps(100, steps)
+
+
+def test_full_chain_coefficients_are_the_schedule_posterior():
+    sched = create_noise_schedule(NoiseScheduleConfig(schedule_type="linear", num_timesteps=100))
+    c = step_coefficients(sched, 100)
+    order = np.arange(99, -1, -1)
+    np.testing.assert_allclose(c.coef_x0, sched.posterior_mean_coef1[order], rtol=1e-5)
+    np.testing.assert_allclose(c.coef_xt, sched.posterior_mean_coef2[order], rtol=1e-5)
+    np.testing.assert_allclose(c.variance, sched.posterior_variance[order], rtol=1e-5,
+                               atol=1e-12)
+    np.testing.assert_allclose(c.signal**2 + c.sigma**2, 1.0, rtol=1e-6)
+    assert float(c.alpha_bar_s[-1]) == 1.0
