@@ -152,7 +152,7 @@ class DiffusionTrainer:
 
         loss, grads = nnx.value_and_grad(loss_fn)(model)
         optimizer.update(model, grads)
-        return loss, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        return loss, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
     # ------------------------------------------------------------------ EMA
     def ema_due(self, step: int) -> bool:

@@ -1,0 +1,179 @@
+"""DiffusionTrainer: the compiled step learns, is reproducible and reads every field."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+from scipy.special import logit, ndtr
+
+from artifex.generative_models.core.configuration.diffusion_config import NoiseScheduleConfig
+from artifex.generative_models.core.noise_schedule import create_noise_schedule
+from artifex.generative_models.training.trainers.diffusion_trainer import (
+    DiffusionTrainer,
+    DiffusionTrainingConfig,
+)
+
+
+def fixed_images(n: int = 16) -> jax.Array:
+    """Smooth, distinct 8x8 patterns in [-1, 1]."""
+    yy, xx = np.meshgrid(np.linspace(0, 1, 8), np.linspace(0, 1, 8), indexing="ij")
+    imgs = [np.sin(np.pi * (1 + i % 4) * xx + i) * np.cos(np.pi * (1 + i // 4) * yy)
+            for i in range(n)]
+    return jnp.asarray(np.stack(imgs)[..., None], dtype=jnp.float32)
+
+
+def setup(model, lr=3e-3, **cfg):
+    trainer = DiffusionTrainer(create_noise_schedule(model.config.noise_schedule),
+                               DiffusionTrainingConfig(**cfg))
+    optimizer = nnx.Optimizer(
+        model, optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr, weight_decay=1e-5)),
+        wrt=nnx.Param,
+    )
+    return trainer, optimizer
+
+
+def test_loss_falls_clearly_on_a_fixed_image_set(make_model):
+    model = make_model(loss_type="huber")
+    trainer, optimizer = setup(model, ema_update_every=10)
+    traces = []
+
+    def counted_step(*args):
+        traces.append(1)
+        return trainer.train_step(*args)
+
+    step = nnx.jit(counted_step)
+    batch = {"image": fixed_images()}
+    losses = []
+    for i in range(300):
+        loss, metrics = step(model, optimizer, batch, jax.random.key(i))
+        if trainer.ema_due(i):
+            trainer.update_ema(model)
+        losses.append(float(loss))
+    assert len(traces) == 1  # one XLA program, compiled once
+    assert np.isfinite(losses).all() and float(metrics["grad_norm"]) > 0
+    first, last = np.mean(losses[:30]), np.mean(losses[-30:])
+    assert last < 0.5 * first, (first, last)
+    assert int(trainer.ema_state.count) == 30
+
+
+def test_same_seeds_same_losses(make_model):
+    runs = []
+    trainer = None
+    for _ in range(2):
+        model = make_model(seed=1)
+        trainer, optimizer = setup(model) if trainer is None else (trainer, setup(model)[1])
+        step = nnx.jit(trainer.train_step)  # same program for both runs: compiled once
+        runs.append([float(step(model, optimizer, {"image": fixed_images(4)},
+                                jax.random.key(i))[0]) for i in range(3)])
+    assert runs[0] == runs[1]
+    assert len(set(runs[0])) == 3
+
+
+def test_loss_is_the_documented_objective(make_model):
+    """x_start + mse + uniform: mean over examples of mean((net(x_t, t) - x0)^2)."""
+    model = make_model(prediction_type="x_start", loss_type="mse")
+    trainer, _ = setup(model)
+    x0 = fixed_images(6)
+    key = jax.random.key(3)
+    loss, aux = trainer.loss(model, x0, key)
+    t_key, noise_key, _ = jax.random.split(key, 3)
+    t = aux["timesteps"]
+    np.testing.assert_array_equal(t, trainer.sample_timesteps(t_key, 6))
+    noise = np.asarray(jax.random.normal(noise_key, x0.shape))
+    ab = np.cumprod(1 - trainer.noise_schedule.betas)[np.asarray(t)][:, None, None, None]
+    x_t = np.sqrt(ab) * np.asarray(x0) + np.sqrt(1 - ab) * noise
+    pred = np.asarray(model(jnp.asarray(x_t, jnp.float32), t))
+    np.testing.assert_allclose(float(loss), np.mean((pred - np.asarray(x0)) ** 2), rtol=1e-4)
+
+
+def _loss(model, **cfg):
+    trainer, _ = setup(model, **cfg)
+    return float(trainer.loss(model, fixed_images(8), jax.random.key(0))[0])
+
+
+@pytest.mark.parametrize(
+    "changes", [{"loss_weighting": "min_snr"}, {"timestep_sampling": "logit_normal"}]
+)
+def test_training_fields_change_the_loss(tiny_model, changes):
+    assert _loss(tiny_model, **changes) != pytest.approx(_loss(tiny_model), rel=1e-4)
+
+
+def test_snr_weighting_is_the_epsilon_objective(make_model):
+    """lambda = SNR in x0 space is exactly the unweighted epsilon loss, and not x0's."""
+    eps_model = make_model()
+    assert _loss(eps_model, loss_weighting="snr") == pytest.approx(_loss(eps_model), rel=1e-6)
+    x0_model = make_model(prediction_type="x_start")
+    assert _loss(x0_model, loss_weighting="snr") != pytest.approx(_loss(x0_model), rel=1e-4)
+
+
+def test_gamma_and_logit_normal_parameters_change_the_loss(tiny_model):
+    base = _loss(tiny_model, loss_weighting="min_snr", min_snr_gamma=5.0)
+    assert _loss(tiny_model, loss_weighting="min_snr", min_snr_gamma=0.5) != pytest.approx(base)
+    ln = _loss(tiny_model, timestep_sampling="logit_normal")
+    assert _loss(tiny_model, timestep_sampling="logit_normal",
+                 logit_normal_mean=1.5) != pytest.approx(ln)
+    assert _loss(tiny_model, timestep_sampling="logit_normal",
+                 logit_normal_std=0.3) != pytest.approx(ln)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"loss_type": "l1"}, {"loss_type": "huber"}, {"loss_type": "huber", "huber_delta": 0.1},
+     {"prediction_type": "v_prediction"}, {"prediction_type": "x_start"}],
+)
+def test_model_loss_fields_change_the_loss(make_model, changes):
+    assert _loss(make_model(**changes)) != pytest.approx(_loss(make_model()), rel=1e-4)
+
+
+def test_uniform_timesteps():
+    trainer = DiffusionTrainer(create_noise_schedule(NoiseScheduleConfig(num_timesteps=100)))
+    t = np.asarray(trainer.sample_timesteps(jax.random.key(0), 100_000))
+    assert t.min() == 0 and t.max() == 99
+    counts = np.bincount(t, minlength=100)
+    assert counts.min() > 850 and counts.max() < 1150
+
+
+@pytest.mark.parametrize(("mean", "std"), [(0.0, 1.0), (0.5, 0.7)])
+def test_logit_normal_timesteps_follow_their_cdf(mean, std):
+    T = 1000
+    trainer = DiffusionTrainer(
+        create_noise_schedule(NoiseScheduleConfig(num_timesteps=T)),
+        DiffusionTrainingConfig(timestep_sampling="logit_normal", logit_normal_mean=mean,
+                                logit_normal_std=std),
+    )
+    t = np.asarray(trainer.sample_timesteps(jax.random.key(1), 200_000))
+    for k in (100, 300, 500, 700, 900):
+        # t <= k  <=>  sigmoid(z) < (k + 1) / T
+        expected = ndtr((logit((k + 1) / T) - mean) / std)
+        assert np.mean(t <= k) == pytest.approx(expected, abs=0.005)
+
+
+def test_prediction_type_must_agree_with_the_model(tiny_model):
+    trainer, optimizer = setup(tiny_model, prediction_type="v_prediction")
+    with pytest.raises(ValueError, match="DDPMConfig.prediction_type='epsilon'"):
+        trainer.train_step(tiny_model, optimizer, {"image": fixed_images(2)}, jax.random.key(0))
+
+
+def test_schedule_must_be_the_models(tiny_model):
+    other = dataclasses.replace(tiny_model.config.noise_schedule, schedule_type="linear")
+    trainer = DiffusionTrainer(create_noise_schedule(other))
+    with pytest.raises(ValueError, match="create_noise_schedule"):
+        trainer.loss(tiny_model, fixed_images(2), jax.random.key(0))
+    with pytest.raises(TypeError, match="NoiseSchedule"):
+        DiffusionTrainer(other)
+
+
+@pytest.mark.parametrize("prediction_type", ["v_prediction"])
+def test_other_targets_train(make_model, prediction_type):
+    model = make_model(prediction_type=prediction_type)
+    trainer, optimizer = setup(model, prediction_type=prediction_type, loss_weighting="min_snr")
+    step = nnx.jit(trainer.train_step)
+    losses = [float(step(model, optimizer, {"image": fixed_images()}, jax.random.key(i))[0])
+              for i in range(60)]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
