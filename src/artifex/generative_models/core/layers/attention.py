@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from artifex.generative_models.core.layers.host_init import linear
+from artifex.generative_models.core.layers.dense import linear
 from artifex.generative_models.core.layers.normalization import group_norm
 
 

@@ -6,7 +6,7 @@ import math
 
 from flax import nnx
 
-from artifex.generative_models.core.layers.host_init import ones, zeros
+from artifex.generative_models.core.layers.initializers import ones, zeros
 
 
 def group_norm(channels: int, *, rngs: nnx.Rngs) -> nnx.GroupNorm:

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from artifex.generative_models.core.layers.host_init import conv
+from artifex.generative_models.core.layers.conv2d import conv
 
 
 class Downsample(nnx.Module):

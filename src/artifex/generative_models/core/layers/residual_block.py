@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from artifex.generative_models.core.layers.host_init import conv, linear
+from artifex.generative_models.core.layers.conv2d import conv
+from artifex.generative_models.core.layers.dense import linear
 from artifex.generative_models.core.layers.normalization import group_norm
 
 

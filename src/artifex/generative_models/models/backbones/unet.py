@@ -24,7 +24,7 @@ from flax import nnx
 from artifex.generative_models.core.activations import get_activation
 from artifex.generative_models.core.configuration.backbone_config import UNetBackboneConfig
 from artifex.generative_models.core.layers.attention import AttentionBlock
-from artifex.generative_models.core.layers.host_init import conv
+from artifex.generative_models.core.layers.conv2d import conv
 from artifex.generative_models.core.layers.normalization import group_norm
 from artifex.generative_models.core.layers.resample import Downsample, Upsample
 from artifex.generative_models.core.layers.residual_block import ResidualBlock

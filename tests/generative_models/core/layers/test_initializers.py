@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from artifex.generative_models.core.layers.host_init import lecun_normal, ones, zeros
+from artifex.generative_models.core.layers.initializers import lecun_normal, ones, zeros
 
 
 def test_lecun_normal_moments_and_truncation():

@@ -1,4 +1,4 @@
-"""Parameter initialisation on the host, and the Conv / Linear / GroupNorm built with it.
+"""Parameter initialisation on the host.
 
 JAX's initialisers run one small XLA program per parameter shape, and on CPU compiling the
 counter-based random generator takes about a second each: a UNet with dozens of shapes
@@ -12,7 +12,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 # std of a standard normal truncated to [-2, 2]; dividing by it restores unit variance.
 _TRUNCATED_STD = 0.87962566103423978
@@ -45,15 +44,3 @@ def zeros(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
 def ones(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
     del key
     return jnp.asarray(np.ones(shape), dtype=dtype)
-
-
-def conv(in_features: int, out_features: int, kernel_size, *, rngs: nnx.Rngs, **kwargs) -> nnx.Conv:
-    """``nnx.Conv`` with host-side initialisation."""
-    return nnx.Conv(in_features, out_features, kernel_size, kernel_init=lecun_normal,
-                    bias_init=zeros, rngs=rngs, **kwargs)
-
-
-def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.Linear:
-    """``nnx.Linear`` with host-side initialisation."""
-    return nnx.Linear(in_features, out_features, kernel_init=lecun_normal, bias_init=zeros,
-                      rngs=rngs)
