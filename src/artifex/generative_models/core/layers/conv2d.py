@@ -7,12 +7,13 @@ convolution time. Written per kernel tap instead,
 
 .. math::
 
-    \frac{\partial L}{\partial W_{ij}} = \sum_{b,h,w} x^{\mathrm{pad}}_{b,\,s h + i,\,s w + j}
+    \frac{\partial L}{\partial W_{ij}} = \sum_{b,h,w} x^{\mathrm{pad}}_{b,\,h + i,\,w + j}
     \otimes \frac{\partial L}{\partial y_{b,h,w}},
 
 each tap is one ``(C_in, B H W) @ (B H W, C_out)`` matrix product, which the backend runs
-at full speed. The forward pass and the input gradient stay XLA's own; the values are the
-same up to float summation order.
+at full speed (stride 1 only; strided convolutions keep XLA's gradient, fast for them).
+The forward pass and the input gradient stay XLA's own; the values are the same up to
+float summation order.
 """
 
 from __future__ import annotations
@@ -43,30 +44,32 @@ def _forward(x, kernel, strides, padding):
     return _conv(x, kernel, strides, padding), (x, kernel)
 
 
-def kernel_gradient(x, grad_out, kernel_shape, strides, padding) -> jax.Array:
-    """``dL/dW`` of an NHWC/HWIO convolution, one matrix product per kernel tap."""
+def kernel_gradient(x, grad_out, kernel_shape, padding) -> jax.Array:
+    """``dL/dW`` of a stride-1 NHWC/HWIO convolution, one matrix product per kernel tap.
+
+    The taps run in a ``lax.scan`` so that only one shifted window of ``x`` exists at a
+    time; unrolled, XLA may materialise every window of every layer at once.
+    """
     kh, kw, cin, cout = kernel_shape
     (pt, pb), (pl, pr) = padding
     xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
     batch, ho, wo, _ = grad_out.shape
-    sh, sw = strides
     g = grad_out.reshape(-1, cout)
-    taps = []
-    for i in range(kh):
-        for j in range(kw):
-            window = lax.slice(
-                xp, (0, i, j, 0), (batch, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, cin),
-                (1, sh, sw, 1),
-            )
-            taps.append(window.reshape(-1, cin).T @ g)
-    return jnp.stack(taps).reshape(kernel_shape)
+
+    def tap(carry, offset):
+        window = lax.dynamic_slice(xp, (0, offset[0], offset[1], 0), (batch, ho, wo, cin))
+        return carry, window.reshape(-1, cin).T @ g
+
+    offsets = jnp.array([(i, j) for i in range(kh) for j in range(kw)], dtype=jnp.int32)
+    _, taps = lax.scan(tap, None, offsets)
+    return taps.reshape(kernel_shape)
 
 
 def _backward(strides, padding, residuals, grad_out):
     x, kernel = residuals
     _, input_vjp = jax.vjp(lambda x_: _conv(x_, kernel, strides, padding), x)
     (grad_x,) = input_vjp(grad_out)
-    return grad_x, kernel_gradient(x, grad_out, kernel.shape, strides, padding)
+    return grad_x, kernel_gradient(x, grad_out, kernel.shape, padding)
 
 
 _conv_fast_grad.defvjp(_forward, _backward)
@@ -87,14 +90,16 @@ def conv2d(
 ) -> jax.Array:
     """Drop-in for ``lax.conv_general_dilated`` as ``nnx.Conv`` calls it (2-D, NHWC/HWIO).
 
-    Only plain convolutions are supported: no dilation, no feature groups.
+    Only plain stride-1 convolutions are supported: no dilation, no feature groups.
     """
     del dimension_numbers, precision, unused  # nnx.Conv's NHWC/HWIO numbers for 2-D inputs
-    if inputs.ndim != 4 or feature_group_count != 1 or any(
+    strides = tuple(int(s) for s in window_strides)
+    if inputs.ndim != 4 or feature_group_count != 1 or strides != (1, 1) or any(
         d not in (None, 1) and tuple(d) != (1, 1) for d in (lhs_dilation, rhs_dilation)
     ):
-        raise ValueError("conv2d supports 2-D NHWC convolutions without dilation or groups")
-    strides = tuple(int(s) for s in window_strides)
+        raise ValueError(
+            "conv2d supports 2-D NHWC convolutions with stride 1, no dilation, no groups"
+        )
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(inputs.shape[1:3], kernel.shape[:2], strides, padding)
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
