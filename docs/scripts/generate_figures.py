@@ -1,6 +1,6 @@
 """Regenerate the documentation's figures and measured results from the current code.
 
-    python docs/scripts/generate_figures.py                      # everything (~15 min on 2 cores)
+    python docs/scripts/generate_figures.py                      # everything (~30 min on 2 cores)
     python docs/scripts/generate_figures.py --only schedules forward
     python docs/scripts/generate_figures.py --tutorial-run outputs/diffusion_mnist
 
@@ -8,9 +8,7 @@
 * ``forward``: real MNIST digits noised to several timesteps under both schedules;
 * ``tutorial``: runs the MNIST tutorial with its CPU preset (or takes the output directory of a
   run you made with ``--tutorial-run``), copies its sample grid, training curve and data batch,
-  and writes the results table that the tutorial page includes;
-* ``full-timing``: times a few steps of the tutorial's ``full`` preset on this machine and
-  writes the table that the tutorial page includes (a CPU cannot finish the full run).
+  and writes the results table that the tutorial page includes.
 """
 
 from __future__ import annotations
@@ -112,11 +110,6 @@ def plot_forward(out_dir: Path, seed: int = 0) -> Path:
     return path
 
 
-FULL_TIMING_STEPS = 3
-#: Steps of the full tutorial run on full MNIST: 50 epochs of 60,000 // 256 batches.
-FULL_RUN_STEPS = 50 * (60_000 // 256)
-
-
 def run_tutorial(output_dir: Path, *flags: str) -> Path:
     """Run the tutorial script with ``flags``, writing to ``output_dir``."""
     command = [sys.executable, str(TUTORIAL_SCRIPT), *flags, "--output-dir", str(output_dir)]
@@ -128,27 +121,6 @@ def run_tutorial(output_dir: Path, *flags: str) -> Path:
 def hardware(summary: dict) -> str:
     return (f"{summary['date'][:10]}, {summary['cpu_count']} CPU cores ({summary['device']}), "
             f"{summary['platform']}")
-
-
-def full_timing_table(summary: dict) -> str:
-    """Markdown for the full preset's measured step time and what it implies."""
-    steps = summary["steps"]
-    per_step = (summary["train_seconds"] - summary["compile_seconds"]) / (steps - 1)
-    hours = FULL_RUN_STEPS * per_step / 3600
-    cfg = summary["config"]
-    return (
-        "### Full preset\n\n"
-        f"Measured on {hardware(summary)} with `--preset full --max-steps {steps}` "
-        f"(UNet {tuple(cfg['hidden_dims'])}, batch {cfg['batch_size']}):\n\n"
-        "| | |\n| --- | --- |\n"
-        f"| First step (compilation) | {summary['compile_seconds']:.0f} s |\n"
-        f"| Each further step | {per_step:.1f} s |\n"
-        f"| Sampling 16 digits, DDIM 100 steps | {summary['sample_seconds']:.0f} s |\n\n"
-        f"At that speed the full run ({FULL_RUN_STEPS:,} steps: 50 epochs of full MNIST) would "
-        f"take about {hours:.0f} hours on this CPU, which is why the script switches to the CPU "
-        "preset there. It was not run to the end on a GPU for these docs; the "
-        "[benchmarks](../benchmarks.md) page has measured step times.\n"
-    )
 
 
 def results_table(summary: dict, losses_tail: tuple[float, float] | None) -> str:
@@ -170,10 +142,13 @@ def results_table(summary: dict, losses_tail: tuple[float, float] | None) -> str
     rows += [
         ("First step (compilation)", f"{summary['compile_seconds']:.0f} s"),
         ("Training", f"{summary['train_seconds'] / 60:.1f} min"),
-        ("Sampling 16 digits", f"{summary['sample_seconds']:.0f} s "
+        ("Sampling 16 images", f"{summary['sample_seconds']:.0f} s "
                                f"({cfg['sampler'].upper()}, {cfg['sampling_steps']} steps)"),
         ("Whole script, wall time", f"{summary['total_seconds'] / 60:.1f} min"),
     ]
+    if "load_average" in summary:  # > 0 means other processes competed for the cores
+        load = ", ".join(f"{x:.1f}" for x in summary["load_average"])
+        rows.append(("Load average at the end (1, 5, 15 min)", load))
     lines = ["| | |", "| --- | --- |"] + [f"| {name} | {value} |" for name, value in rows]
     return "\n".join(lines) + "\n"
 
@@ -197,7 +172,7 @@ def copy_tutorial_run(run_dir: Path, out_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parts = ["schedules", "forward", "tutorial", "full-timing"]
+    parts = ["schedules", "forward", "tutorial"]
     parser.add_argument("--only", nargs="+", choices=parts, default=parts)
     parser.add_argument("--out-dir", type=Path, default=ASSETS)
     parser.add_argument("--tutorial-run", type=Path,
@@ -213,13 +188,6 @@ def main() -> None:
             ROOT / "outputs" / "docs_cpu_preset", "--preset", "cpu"
         )
         copy_tutorial_run(run_dir, args.out_dir)
-    if "full-timing" in args.only:
-        run_dir = run_tutorial(ROOT / "outputs" / "docs_full_timing", "--preset", "full",
-                               "--max-steps", str(FULL_TIMING_STEPS))
-        summary = json.loads((run_dir / "summary.json").read_text())
-        SNIPPETS.mkdir(parents=True, exist_ok=True)
-        (SNIPPETS / "full_preset_results.md").write_text(full_timing_table(summary))
-        print(f"wrote {SNIPPETS / 'full_preset_results.md'}")
 
 
 if __name__ == "__main__":

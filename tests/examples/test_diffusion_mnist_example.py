@@ -1,0 +1,150 @@
+"""The MNIST diffusion tutorial: script and notebook stay identical, and both run.
+
+The two smoke runs use the same arguments and share a persistent JAX compilation cache, so
+the second one (the notebook) reuses the first one's compiled programs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "examples/generative_models/image/diffusion/diffusion_mnist_training.py"
+NOTEBOOK = SCRIPT.with_suffix(".ipynb")
+SMOKE_STEPS = 3
+
+
+def cells(path: Path) -> list[tuple[str, str]]:
+    """(cell type, source) of every cell, as jupytext reads the file."""
+    import jupytext
+
+    notebook = jupytext.read(path)
+    return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
+
+
+def test_notebook_has_the_scripts_cells():
+    script_cells, notebook_cells = cells(SCRIPT), cells(NOTEBOOK)
+    assert len(script_cells) > 10
+    for index, (expected, actual) in enumerate(zip(script_cells, notebook_cells, strict=False)):
+        assert actual == expected, (
+            f"cell {index} differs between {SCRIPT.name} and {NOTEBOOK.name}; run "
+            f"`jupytext --sync {SCRIPT.relative_to(ROOT)}` after editing either file"
+        )
+    assert len(notebook_cells) == len(script_cells), "the two files have different cell counts"
+
+
+def test_notebook_is_paired_and_stored_without_outputs():
+    notebook = json.loads(NOTEBOOK.read_text())
+    assert notebook["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_auto_preset_follows_the_backend(resolved_config):
+    config = resolved_config()
+    expected = "cpu" if jax.default_backend() == "cpu" else "full"
+    assert config["preset"] == expected
+    if expected == "cpu":
+        assert config["hidden_dims"] == "(16, 32, 64)"
+        assert config["max_steps"] == "1200"
+
+
+def test_full_preset_is_the_tutorial_configuration(resolved_config):
+    config = resolved_config("--preset", "full")
+    assert config["preset"] == "full"
+    assert config["seed"] == "42"
+    assert config["epochs"] == "50" and config["max_steps"] == "None"
+    assert config["batch_size"] == "256"
+    assert config["num_timesteps"] == "1000" and config["image_size"] == "32"
+    assert config["peak_lr"] == "0.0001" and config["warmup_steps"] == "500"
+    assert config["hidden_dims"] == "(64, 128, 256)"
+    assert config["attention_resolutions"] == "(8,)"
+    assert config["num_res_blocks"] == "2" and config["time_embedding_dim"] == "128"
+    assert config["sampler"] == "ddim" and config["sampling_steps"] == "100"
+    assert config["schedule"] == "cosine" and config["loss"] == "huber"
+
+
+def test_experiment_flags_change_the_configuration(resolved_config):
+    config = resolved_config(
+        "--preset", "full", "--model", "large", "--schedule", "linear", "--loss", "mse",
+        "--sampler", "ddpm", "--dataset", "fashion_mnist", "--epochs", "3", "--seed", "7",
+    )
+    assert config["hidden_dims"] == "(128, 256, 512)"
+    assert config["attention_resolutions"] == "(8, 16)"
+    assert config["num_res_blocks"] == "3"
+    assert config["schedule"] == "linear" and config["loss"] == "mse"
+    assert config["sampler"] == "ddpm" and config["sampling_steps"] == "1000"
+    assert config["dataset"] == "fashion_mnist"
+    assert config["epochs"] == "3" and config["max_steps"] == "None"
+    assert config["seed"] == "7"
+    config = resolved_config("--preset", "cpu", "--sampling-steps", "20", "--batch-size", "32")
+    assert config["sampling_steps"] == "20" and config["batch_size"] == "32"
+
+
+def check_outputs(output_dir: Path) -> dict:
+    """The run wrote a 4x4 sample grid, a training curve and a consistent summary."""
+    import matplotlib.image
+
+    grid = matplotlib.image.imread(output_dir / "samples_grid.png")
+    curve = matplotlib.image.imread(output_dir / "training_curve.png")
+    assert grid.ndim == 3 and min(grid.shape[:2]) >= 300
+    assert curve.shape[1] > curve.shape[0] >= 300
+    assert np.ptp(grid[..., :3]) > 0.5  # drawn samples, not a blank figure
+    summary = json.loads((output_dir / "summary.json").read_text())
+    assert summary["steps"] == SMOKE_STEPS
+    assert summary["config"]["preset"] == "smoke"
+    assert np.isfinite(summary["final_loss"]) and 0 < summary["final_loss"] < 5
+    assert summary["backend"] == "cpu"
+    assert summary["train_examples"] == 4000
+    assert [Path(p).name for p in summary["files"]] == ["samples_grid.png", "training_curve.png"]
+    return summary
+
+
+def test_script_smoke_run(smoke_env, tmp_path):
+    output_dir = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(output_dir)],
+        cwd=tmp_path, env=smoke_env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "backend: cpu" in result.stdout
+    assert "batch: shape (16, 32, 32, 1), dtype float32, range [-1.0, 1.0]" in result.stdout
+    assert f"sample grid: {output_dir / 'samples_grid.png'}" in result.stdout
+    assert f"training curve: {output_dir / 'training_curve.png'}" in result.stdout
+    check_outputs(output_dir)
+
+
+def test_notebook_smoke_run(smoke_env, tmp_path):
+    import nbclient
+    import nbformat
+
+    output_dir = tmp_path / "out"
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    env = {**smoke_env, "ARTIFEX_ARGS": f"--smoke --output-dir {output_dir}"}
+    with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this environment
+        for name, value in env.items():
+            patch.setenv(name, value)
+        nbclient.NotebookClient(
+            notebook, timeout=300, kernel_name="python3",
+            resources={"metadata": {"path": str(tmp_path)}},
+        ).execute()
+    text = []
+    images = 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            text.append(output.get("text", ""))
+            images += "image/png" in output.get("data", {})
+    text = "".join(text)
+    assert "preset: smoke" in text
+    assert f"sample grid: {output_dir / 'samples_grid.png'}" in text
+    assert images == 3  # training batch, samples and curve are shown inline
+    check_outputs(output_dir)
