@@ -85,7 +85,15 @@ from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainingConfig,
 )
 
-IN_NOTEBOOK = "ipykernel" in sys.modules
+
+def running_in_notebook() -> bool:
+    """True inside a Jupyter kernel (not merely when ipykernel happens to be imported)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+IN_NOTEBOOK = running_in_notebook()
 if not IN_NOTEBOOK:
     plt.switch_backend("Agg")  # no display needed: figures are written to PNG files
 
