@@ -48,13 +48,14 @@ class DDPMModel(nnx.Module):
 
     def sample(
         self,
-        n_samples_or_shape: int | tuple[int, ...] = 16,
+        n_samples_or_shape: int | tuple[int, ...] | None = None,
         *,
         scheduler: str = "ddpm",
         steps: int | None = None,
         eta: float | None = None,
         key: jax.Array | None = None,
         rngs: nnx.Rngs | None = None,
+        initial_noise: jax.Array | None = None,
     ) -> jax.Array:
         """Generate images by running the reverse process from pure noise.
 
@@ -62,17 +63,21 @@ class DDPMModel(nnx.Module):
         scheduler, steps): calling again with the same arguments does not recompile.
 
         Args:
-          n_samples_or_shape: a number of images, or a full NHWC shape.
+          n_samples_or_shape: a number of images, or a full NHWC shape (default 16, or the
+            shape of ``initial_noise``, which it must then match).
           scheduler: ``"ddpm"`` (ancestral, stochastic) or ``"ddim"``.
           steps: denoising steps; default ``num_timesteps`` for DDPM and
             ``DEFAULT_DDIM_STEPS`` for DDIM. Fewer DDPM steps use the respaced chain.
           eta: DDIM noise scale (0 = deterministic, 1 = DDPM variance); DDIM only, default 0.
           key: PRNG key; else ``rngs.sample()``; else the model's own ``sample`` stream.
+          initial_noise: the starting point ``x_T`` (NHWC) instead of a fresh draw, e.g. to
+            decode interpolated latents. The key still drives DDPM's (and DDIM eta > 0)
+            per-step noise; passing the draw the key would have made gives the same samples.
 
         Returns:
           float32 images of shape ``(N, H, W, C)``, in ``[-1, 1]`` when ``clip_denoised``.
         """
-        shape = self._sample_shape(n_samples_or_shape)
+        shape = self._resolve_shape(n_samples_or_shape, initial_noise)
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={scheduler!r} is not supported; choose 'ddpm' or 'ddim'")
         if eta is not None and scheduler != "ddim":
@@ -89,10 +94,32 @@ class DDPMModel(nnx.Module):
         if key is None:
             key = (rngs if rngs is not None else self.rngs).sample()
         graphdef, state = nnx.split(self)
+        if initial_noise is not None:
+            initial_noise = jnp.asarray(initial_noise, jnp.float32)
         return _compiled_sample(
-            graphdef, state, key, jnp.float32(eta), shape=shape, scheduler=scheduler,
-            steps=int(steps),
+            graphdef, state, key, jnp.float32(eta), initial_noise, shape=shape,
+            scheduler=scheduler, steps=int(steps),
         )
+
+    def _resolve_shape(self, n_samples_or_shape, initial_noise) -> tuple[int, ...]:
+        """The sample shape from the count/shape argument and/or ``initial_noise``."""
+        if initial_noise is None:
+            return self._sample_shape(16 if n_samples_or_shape is None else n_samples_or_shape)
+        noise_shape = tuple(jnp.shape(initial_noise))
+        try:
+            shape = self._sample_shape(noise_shape)
+        except ValueError as err:
+            raise ValueError(
+                f"initial_noise.shape={noise_shape} is not a valid sample shape: {err}"
+            ) from None
+        if n_samples_or_shape is not None:
+            requested = self._sample_shape(n_samples_or_shape)
+            if requested != shape:
+                raise ValueError(
+                    f"n_samples_or_shape={n_samples_or_shape!r} gives shape {requested}, but "
+                    f"initial_noise.shape={noise_shape}; pass one or make them agree"
+                )
+        return shape
 
     def _sample_shape(self, n_samples_or_shape) -> tuple[int, ...]:
         image_shape = self.config.input_shape
@@ -112,10 +139,14 @@ class DDPMModel(nnx.Module):
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "shape", "scheduler", "steps"))
-def _compiled_sample(graphdef, state, key, eta, *, shape, scheduler, steps):
+def _compiled_sample(graphdef, state, key, eta, initial_noise, *, shape, scheduler, steps):
+    """One program per static setting; ``initial_noise=None`` and an array compile apart."""
     model: DDPMModel = nnx.merge(graphdef, state)
     noise_key, loop_key = jax.random.split(key)
-    x_start = jax.random.normal(noise_key, shape, jnp.float32)
+    if initial_noise is None:
+        x_start = jax.random.normal(noise_key, shape, jnp.float32)
+    else:
+        x_start = initial_noise
     return run_sampler(
         lambda x, t: model(x, t),
         model.noise_schedule,
