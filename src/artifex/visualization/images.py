@@ -93,7 +93,7 @@ def noised_images(images, noise_schedule, timesteps: Sequence[int], *, key) -> n
     flat_noise = jnp.repeat(noise, k, axis=0)
     flat_t = jnp.tile(ts, n)
     x_t = noise_schedule.add_noise(flat_x0, flat_noise, flat_t)
-    return np.asarray(x_t).reshape(n, k, *x0.shape[1:])
+    return np.array(x_t).reshape(n, k, *x0.shape[1:])
 
 
 def save_noising_grid(

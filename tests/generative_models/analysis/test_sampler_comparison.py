@@ -1,0 +1,105 @@
+"""DDPM-vs-DDIM comparison: settings, timing, report and figure."""
+
+from __future__ import annotations
+
+import types
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from artifex.generative_models.analysis import (
+    SamplerResult,
+    SamplerSetting,
+    compare_samplers,
+    comparison_settings,
+    comparison_table,
+    plot_comparison,
+    speedups,
+    write_report,
+)
+
+
+def test_comparison_settings_cover_steps_and_etas():
+    settings = comparison_settings(1000)
+    labels = [s.label for s in settings]
+    assert labels == [
+        "DDPM 10",
+        "DDPM 50",
+        "DDPM 100",
+        "DDPM 1000",
+        "DDIM 10 η=0",
+        "DDIM 50 η=0",
+        "DDIM 100 η=0",
+        "DDIM 1000 η=0",
+        "DDIM 50 η=0.5",
+        "DDIM 50 η=1",
+    ]
+    small = comparison_settings(50, step_counts=(10, 100), eta_steps=20)
+    assert [s.label for s in small] == [
+        "DDPM 10",
+        "DDPM 50",
+        "DDIM 10 η=0",
+        "DDIM 50 η=0",
+        "DDIM 20 η=0.5",
+        "DDIM 20 η=1",
+        "DDIM 20 η=0",
+    ]
+
+
+def fake(scheduler, steps, eta, run_s, fid=None):
+    return SamplerResult(SamplerSetting(scheduler, steps, eta), 8, run_s + 2.0, [run_s], fid=fid)
+
+
+RESULTS = [
+    fake("ddpm", 1000, None, 10.0, fid=20.0),
+    fake("ddpm", 10, None, 0.1, fid=200.0),
+    fake("ddim", 10, 0.0, 0.1, fid=40.0),
+    fake("ddim", 10, 1.0, 0.1, fid=90.0),
+]
+
+
+def test_speedups_are_relative_to_the_longest_ddpm_chain():
+    np.testing.assert_allclose(speedups(RESULTS), [1.0, 100.0, 100.0, 100.0])
+    assert RESULTS[0].compile_s == pytest.approx(2.0)
+
+
+def test_report_states_measurements(tmp_path):
+    figure = plot_comparison(RESULTS, tmp_path / "cmp.png")
+    report = write_report(
+        RESULTS, tmp_path / "analysis_report.md", context={"model": "tiny"}, figure=figure
+    )
+    text = report.read_text()
+    assert "| DDIM 10 η=0 | 10 | 2.0 | 0.10 | 80.0 | 100.0× | 40.0 | n/a |" in text
+    assert "DDIM 10 η=0 ran 100.0× faster than DDPM 1000 (FID 40.0 vs 20.0)" in text
+    assert "DDPM with the same 10 steps: FID 200.0" in text
+    assert "](cmp.png)" in text
+    no_fid = [fake("ddpm", 4, None, 1.0), fake("ddim", 4, 0.0, 0.5)]
+    assert "| n/a | n/a |" in comparison_table(no_fid)
+
+
+def test_compare_samplers_on_a_tiny_model(tiny_model, tmp_path):
+    calls = []
+
+    def quality(images):
+        calls.append(images.shape)
+        return types.SimpleNamespace(fid=float(np.mean(images**2)), kid=0.0)
+
+    settings = [SamplerSetting("ddpm", 3), SamplerSetting("ddim", 3, 0.0)]
+    results = compare_samplers(
+        tiny_model,
+        settings,
+        n_samples=4,
+        key=jax.random.key(0),
+        repeats=1,
+        quality=quality,
+        grid_dir=tmp_path,
+    )
+    assert calls == [(4, 8, 8, 1)] * 2
+    for r in results:
+        assert r.first_call_s >= r.run_s > 0 and len(r.run_times_s) == 1
+        assert r.fid is not None and r.fid > 0
+        with Image.open(r.grid_path) as img:
+            assert img.format == "PNG"
+    assert {r["label"] for r in map(SamplerResult.as_dict, results)} == {"DDPM 3", "DDIM 3 η=0"}
