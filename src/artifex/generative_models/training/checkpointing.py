@@ -1,0 +1,279 @@
+"""Training checkpoints with orbax: everything a run needs to continue bit-exactly.
+
+A checkpoint holds two items:
+
+- ``state`` (arrays): the model's whole ``nnx.State`` (parameters, RNG streams, any other
+  variables), the optimizer state, the EMA (:class:`~artifex.generative_models.training.ema.
+  EMAState`) when there is one, and the training RNG key;
+- ``meta`` (JSON): the global step, the data iterator's ``get_state()``, whether an EMA is
+  stored, and any JSON-serialisable extras (loss history, early-stopping counters).
+
+Typed PRNG keys (``jax.random.key``) are stored as their raw ``key_data`` and re-wrapped with
+the implementation of the live key they are restored into.
+
+Saves are synchronous and atomic: orbax writes a step into ``<step>.orbax-checkpoint-tmp-*``
+and renames it to ``<step>`` only once every file is on disk, and ``latest_step()`` lists
+renamed steps only. A process killed mid-save therefore leaves at most an ignored temporary
+directory, never a checkpoint that looks complete but is not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from artifex.generative_models.training.ema import EMAState
+
+#: Name of the best-model export inside a run's output directory.
+BEST_MODEL_DIR = "best_model"
+
+
+def is_prng_key(x: Any) -> bool:
+    """Whether ``x`` is a typed (new-style) PRNG key array."""
+    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def keys_to_data(tree: Any) -> Any:
+    """Replace every typed PRNG key in ``tree`` by its ``uint32`` key data."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if is_prng_key(x) else x, tree)
+
+
+def data_to_keys(tree: Any, like: Any) -> Any:
+    """Inverse of :func:`keys_to_data`: re-wrap key data where ``like`` holds typed keys."""
+
+    def wrap(data, reference):
+        if is_prng_key(reference):
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(reference))
+        return data
+
+    return jax.tree.map(wrap, tree, like)
+
+
+def abstract(tree: Any) -> Any:
+    """Shapes and dtypes of ``tree`` (the restore target orbax needs)."""
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def all_finite(tree: Any) -> bool:
+    """True when no floating-point leaf of ``tree`` holds a NaN or an infinity.
+
+    Checked on the host: the save copies every array there anyway, and a compiled check
+    would cost a compilation per model structure.
+    """
+    for leaf in jax.tree.leaves(jax.device_get(tree)):
+        leaf = np.asarray(leaf)
+        if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
+            return False
+    return True
+
+
+@dataclasses.dataclass
+class RestoredCheckpoint:
+    """What :meth:`TrainingCheckpointer.restore_latest` put back, and what it could not.
+
+    The model, optimizer and trainer are updated in place; the rest is returned.
+    """
+
+    step: int
+    rng_key: jax.Array | None
+    iterator_state: dict[str, Any] | None
+    extra: dict[str, Any]
+
+
+def _manager(directory: Path, max_to_keep: int | None) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep,
+        create=True,
+        enable_async_checkpointing=False,  # a save returns once the step is renamed in place
+        cleanup_tmp_directories=True,  # drop temporaries left by a killed run
+    )
+    return ocp.CheckpointManager(
+        os.fspath(directory.absolute()), options=options, item_names=("state", "meta")
+    )
+
+
+class TrainingCheckpointer:
+    """Saves and restores training runs under ``directory``, keeping the newest ``max_to_keep``.
+
+    Args:
+      directory: where the step directories go (created if missing).
+      max_to_keep: how many checkpoints to keep; older ones are deleted after a save.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, max_to_keep: int | None = 3):
+        self.directory = Path(directory)
+        self._manager = _manager(self.directory, max_to_keep)
+
+    def latest_step(self) -> int | None:
+        """The newest complete checkpoint's step, or ``None``."""
+        self._manager.reload()
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        """Steps of every complete checkpoint on disk, oldest first."""
+        self._manager.reload()
+        return sorted(self._manager.all_steps())
+
+    def save(
+        self,
+        step: int,
+        model: nnx.Module,
+        optimizer: nnx.Optimizer | None = None,
+        *,
+        ema_state: EMAState | None = None,
+        rng_key: jax.Array | None = None,
+        iterator_state: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write checkpoint ``step``; returns its directory.
+
+        Raises:
+          FloatingPointError: the model or EMA parameters hold NaN/inf (nothing is written,
+            so the last good checkpoint stays the newest).
+        """
+        state: dict[str, Any] = {"model": nnx.state(model)}
+        if optimizer is not None:
+            state["optimizer"] = nnx.state(optimizer)
+        if ema_state is not None:
+            state["ema"] = {"params": ema_state.params, "count": ema_state.count}
+        if rng_key is not None:
+            state["rng_key"] = rng_key
+        if not all_finite(keys_to_data(state)):
+            raise FloatingPointError(
+                f"refusing to save checkpoint {step}: the model, optimizer or EMA state holds "
+                "NaN or infinite values"
+            )
+        meta = {
+            "step": int(step),
+            "has_optimizer": optimizer is not None,
+            "has_ema": ema_state is not None,
+            "has_rng_key": rng_key is not None,
+            "iterator_state": iterator_state,
+            "extra": extra or {},
+        }
+        self._manager.save(
+            int(step),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(keys_to_data(state)), meta=ocp.args.JsonSave(meta)
+            ),
+            force=True,
+        )
+        self._manager.wait_until_finished()
+        return self.directory / str(int(step))
+
+    def restore_latest(
+        self,
+        model: nnx.Module,
+        optimizer: nnx.Optimizer | None = None,
+        *,
+        trainer: Any = None,
+        rng_key_like: jax.Array | None = None,
+    ) -> RestoredCheckpoint | None:
+        """Load the newest complete checkpoint into ``model``/``optimizer``/``trainer``.
+
+        ``trainer`` (anything with an ``ema_state`` attribute) gets the stored EMA, or
+        ``None`` when the checkpoint has none. ``rng_key_like`` is a key of the same
+        implementation as the stored one (default ``jax.random.key(0)``). Returns ``None``
+        when there is no checkpoint.
+        """
+        step = self.latest_step()
+        if step is None:
+            return None
+        return self.restore(step, model, optimizer, trainer=trainer, rng_key_like=rng_key_like)
+
+    def restore(
+        self,
+        step: int,
+        model: nnx.Module,
+        optimizer: nnx.Optimizer | None = None,
+        *,
+        trainer: Any = None,
+        rng_key_like: jax.Array | None = None,
+    ) -> RestoredCheckpoint:
+        """Load checkpoint ``step`` (see :meth:`restore_latest`)."""
+        meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+            "meta"
+        ]
+        like: dict[str, Any] = {"model": nnx.state(model)}
+        if meta["has_optimizer"]:
+            if optimizer is None:
+                raise ValueError(f"checkpoint {step} holds optimizer state: pass the optimizer")
+            like["optimizer"] = nnx.state(optimizer)
+        if meta["has_ema"]:
+            params = nnx.state(model, nnx.Param)
+            like["ema"] = {"params": params, "count": jnp.zeros((), jnp.int32)}
+        if meta["has_rng_key"]:
+            like["rng_key"] = rng_key_like if rng_key_like is not None else jax.random.key(0)
+        restored = self._manager.restore(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract(keys_to_data(like)))),
+        )["state"]
+        restored = data_to_keys(restored, like)
+        nnx.update(model, restored["model"])
+        if optimizer is not None and "optimizer" in restored:
+            nnx.update(optimizer, restored["optimizer"])
+        if trainer is not None:
+            ema = restored.get("ema")
+            trainer.ema_state = None if ema is None else EMAState(ema["params"], ema["count"])
+        return RestoredCheckpoint(
+            step=int(meta["step"]),
+            rng_key=restored.get("rng_key"),
+            iterator_state=meta["iterator_state"],
+            extra=meta["extra"],
+        )
+
+    def close(self) -> None:
+        """Release the manager's resources (pending saves are already finished)."""
+        self._manager.close()
+
+
+def export_best_model(
+    directory: str | os.PathLike[str],
+    model: nnx.Module,
+    *,
+    step: int,
+    ema_state: EMAState | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write the model (its EMA weights when ``ema_state`` is given) to ``directory``.
+
+    The export is one checkpoint kept alone (``max_to_keep=1``): a newer best replaces the
+    older one atomically. ``metadata`` (e.g. ``{"epoch": 3, "loss": 0.021}``) is stored
+    beside it and returned by :func:`load_best_model`.
+    """
+    if ema_state is not None:
+        graphdef, _, rest = nnx.split(model, nnx.Param, ...)
+        model = nnx.merge(graphdef, ema_state.params, rest)
+    checkpointer = TrainingCheckpointer(directory, max_to_keep=1)
+    extra = {**(metadata or {}), "ema_weights": ema_state is not None}
+    path = checkpointer.save(step, model, extra=extra)
+    checkpointer.close()
+    return path
+
+
+def load_best_model(directory: str | os.PathLike[str], model: nnx.Module) -> dict[str, Any]:
+    """Load a :func:`export_best_model` export into ``model``; returns its metadata.
+
+    Raises:
+      FileNotFoundError: ``directory`` holds no export.
+    """
+    checkpointer = TrainingCheckpointer(directory, max_to_keep=1)
+    restored = checkpointer.restore_latest(model)
+    checkpointer.close()
+    if restored is None:
+        raise FileNotFoundError(f"no best-model export in {directory}")
+    return {"step": restored.step, **restored.extra}
+
+
+def flat_arrays(tree: Any) -> dict[str, np.ndarray]:
+    """``{"path/to/leaf": array}`` of a pytree, keys as data (for saving or comparing)."""
+    flat = jax.tree_util.tree_flatten_with_path(keys_to_data(tree))[0]
+    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in flat}
