@@ -8,6 +8,7 @@ first use of a name below.
 - :func:`load_image_dataset` - a TFDS split as uint8/int32 arrays; never downloads unasked.
 - :func:`prepare_offline_mnist` / :func:`load_mnist_or_offline` - real MNIST digits offline.
 - :func:`preprocess_images` - uint8 NHWC -> float32 in [-1, 1], padded with -1.
+- :func:`global_batch` - every host's slice of a batch as one array split across devices.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _EXPORTS = {
     "DatasetNotPreparedError": "datasets",
     "ImageDataset": "datasets",
     "default_data_dir": "datasets",
+    "global_batch": "global_batch",
     "load_image_dataset": "datasets",
     "ImageBatchIterator": "iterator",
     "make_train_iterator": "iterator",
@@ -34,6 +36,7 @@ __all__ = [
     "ImageBatchIterator",
     "ImageDataset",
     "default_data_dir",
+    "global_batch",
     "load_image_dataset",
     "load_mnist_or_offline",
     "make_train_iterator",
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
         default_data_dir,
         load_image_dataset,
     )
+    from artifex.data.global_batch import global_batch
     from artifex.data.iterator import ImageBatchIterator, make_train_iterator
     from artifex.data.offline_mnist import load_mnist_or_offline, prepare_offline_mnist
     from artifex.data.preprocessing import preprocess_images

