@@ -1,0 +1,56 @@
+"""Sample quality of generated MNIST digits: FID, KID, inception score, class histogram.
+
+Features come from a small digit classifier trained on real MNIST digits and shipped with
+the package (``weights/mnist_classifier.npz``; regenerate with
+``python -m artifex.evaluation.train_classifier``). Nothing here imports TensorFlow, and
+importing this package loads nothing heavy: JAX and Flax load on first use of a name below.
+
+- :class:`MNISTQualityMetric` - ``MNISTQualityMetric.load().score(images)``.
+- :class:`QualityResult` - the frozen result: fid, kid, kid_se, inception_score, ...
+- :func:`evaluate_model` - sample from a diffusion model and score the samples.
+- :class:`MNISTClassifier` - the feature network (``features(x)``: penultimate layer).
+- :mod:`~artifex.evaluation.statistics` - FID, KID and inception score on arrays.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "MNISTClassifier": "classifier",
+    "MIN_SAMPLES": "quality",
+    "MNISTQualityMetric": "quality",
+    "QualityResult": "quality",
+    "evaluate_model": "model_evaluation",
+    "WeightsError": "weights",
+    "DEFAULT_WEIGHTS_PATH": "weights",
+}
+
+__all__ = [
+    "DEFAULT_WEIGHTS_PATH",
+    "MIN_SAMPLES",
+    "MNISTClassifier",
+    "MNISTQualityMetric",
+    "QualityResult",
+    "WeightsError",
+    "evaluate_model",
+]
+
+if TYPE_CHECKING:
+    from artifex.evaluation.classifier import MNISTClassifier
+    from artifex.evaluation.model_evaluation import evaluate_model
+    from artifex.evaluation.quality import MIN_SAMPLES, MNISTQualityMetric, QualityResult
+    from artifex.evaluation.weights import DEFAULT_WEIGHTS_PATH, WeightsError
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
