@@ -101,6 +101,7 @@ TRAINING_ERRORS = [
     ({"min_snr_gamma": -1.0}, "min_snr_gamma", "(0.0, inf)"),
     ({"ema_decay": 1.0}, "ema_decay", "[0.0, 1.0)"),
     ({"ema_update_every": 0}, "ema_update_every", ">= 1"),
+    ({"microbatch_size": 0}, "microbatch_size", ">= 1"),
 ]
 
 

@@ -177,3 +177,30 @@ def test_other_targets_train(make_model, prediction_type):
     losses = [float(step(model, optimizer, {"image": fixed_images()}, jax.random.key(i))[0])
               for i in range(60)]
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def test_microbatches_give_the_whole_batch_update(make_model):
+    """Gradient accumulation over 4 chunks equals one pass over the whole batch."""
+    batch = {"image": fixed_images(16)}
+    results = []
+    for microbatch_size in (None, 4):
+        model = make_model(seed=3)
+        trainer = DiffusionTrainer(
+            create_noise_schedule(model.config.noise_schedule),
+            DiffusionTrainingConfig(microbatch_size=microbatch_size),
+        )
+        optimizer = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
+        loss, metrics = nnx.jit(trainer.train_step)(model, optimizer, batch, jax.random.key(7))
+        params = jax.tree.leaves(nnx.state(model, nnx.Param))
+        results.append((float(loss), float(metrics["grad_norm"]), params))
+    (loss_a, norm_a, params_a), (loss_b, norm_b, params_b) = results
+    assert loss_b == pytest.approx(loss_a, rel=1e-5)
+    assert norm_b == pytest.approx(norm_a, rel=1e-4) and norm_a > 0
+    for a, b in zip(params_a, params_b, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_microbatch_size_must_divide_the_batch(tiny_model):
+    trainer, optimizer = setup(tiny_model, microbatch_size=5)
+    with pytest.raises(ValueError, match=r"microbatch_size=5 does not divide the batch size 16"):
+        trainer.train_step(tiny_model, optimizer, {"image": fixed_images(16)}, jax.random.key(0))

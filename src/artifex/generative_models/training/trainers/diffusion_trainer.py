@@ -41,6 +41,12 @@ class DiffusionTrainingConfig:
       ema_decay: the largest EMA decay, reached after the warm-up (see ``training.ema``).
       ema_update_every: the intended number of steps between EMA updates; training loops
         ask :meth:`DiffusionTrainer.ema_due` whether a step should update the EMA.
+      microbatch_size: ``None`` runs the whole batch through the network at once. An
+        integer splits each batch into chunks of this many images whose gradients are
+        summed in a ``lax.scan`` inside the same compiled step: the update equals the
+        whole-batch one (same timesteps and noise; equal up to float summation order when
+        ``dropout_rate`` is 0) while activation memory shrinks with the chunk size. It must
+        divide the batch size.
     """
 
     prediction_type: str | None = None
@@ -51,6 +57,7 @@ class DiffusionTrainingConfig:
     min_snr_gamma: float = 5.0
     ema_decay: float = 0.9999
     ema_update_every: int = 1
+    microbatch_size: int | None = None
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -65,6 +72,8 @@ class DiffusionTrainingConfig:
         v.check_float(owner, "ema_decay", self.ema_decay, low=0.0, high=1.0,
                       high_inclusive=False)
         v.check_int(owner, "ema_update_every", self.ema_update_every, minimum=1)
+        if self.microbatch_size is not None:
+            v.check_int(owner, "microbatch_size", self.microbatch_size, minimum=1)
 
 
 class DiffusionTrainer:
@@ -119,10 +128,22 @@ class DiffusionTrainer:
 
     def loss(self, model: nnx.Module, x0: jax.Array, key: jax.Array) -> tuple[jax.Array, dict]:
         """Weighted denoising loss on clean images ``x0`` (NHWC, in [-1, 1])."""
-        prediction_type = self.prediction_type_for(model)
+        draws = self._draw(model, x0, key)
+        return self._weighted_loss_sum(model, x0, *draws) / x0.shape[0], {"timesteps": draws[0]}
+
+    def _draw(self, model: nnx.Module, x0: jax.Array, key: jax.Array):
+        """Timesteps, noise and the dropout key of one step: everything random in it."""
+        self.prediction_type_for(model)
         t_key, noise_key, dropout_key = jax.random.split(key, 3)
         t = self.sample_timesteps(t_key, x0.shape[0])
-        noise = jax.random.normal(noise_key, x0.shape, x0.dtype)
+        return t, jax.random.normal(noise_key, x0.shape, x0.dtype), dropout_key
+
+    def _weighted_loss_sum(
+        self, model: nnx.Module, x0: jax.Array, t: jax.Array, noise: jax.Array,
+        dropout_key: jax.Array,
+    ) -> jax.Array:
+        """Sum over the examples of ``weight(t) * mean-over-pixels loss``."""
+        prediction_type = model.config.prediction_type
         schedule = self.noise_schedule
         x_t = schedule.add_noise(x0, noise, t)
         signal, sigma = schedule.scales(t, x0)
@@ -135,7 +156,49 @@ class DiffusionTrainer:
         cfg = model.config
         per_example = elementwise_loss(prediction, target, cfg.loss_type, cfg.huber_delta)
         per_example = per_example.reshape(x0.shape[0], -1).mean(axis=1)
-        return jnp.mean(weights * per_example), {"timesteps": t}
+        return jnp.sum(weights * per_example)
+
+    def _microbatch_count(self, batch_size: int) -> int:
+        size = self.config.microbatch_size
+        if size is None or size >= batch_size:
+            return 1
+        if batch_size % size:
+            raise ValueError(
+                f"DiffusionTrainingConfig.microbatch_size={size} does not divide the batch "
+                f"size {batch_size}; use a divisor of {batch_size} (or None for no splitting)"
+            )
+        return batch_size // size
+
+    def _loss_and_grads(self, model: nnx.Module, x0: jax.Array, key: jax.Array):
+        """Mean loss and its parameter gradient, in microbatches when configured."""
+        batch_size = x0.shape[0]
+        chunks = self._microbatch_count(batch_size)
+        if chunks == 1:
+            def loss_fn(m):
+                return self.loss(m, x0, key)[0]
+
+            return nnx.value_and_grad(loss_fn)(model)
+
+        t, noise, dropout_key = self._draw(model, x0, key)
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+        def chunk_loss(p, x, t_, n_, k_):
+            return self._weighted_loss_sum(nnx.merge(graphdef, p, rest), x, t_, n_, k_)
+
+        def accumulate(carry, chunk):
+            loss_sum, grad_sum = carry
+            index, x, t_, n_ = chunk
+            k_ = jax.random.fold_in(dropout_key, index)
+            loss, grads = jax.value_and_grad(chunk_loss)(params, x, t_, n_, k_)
+            return (loss_sum + loss, jax.tree.map(jnp.add, grad_sum, grads)), None
+
+        def split(a):
+            return a.reshape(chunks, batch_size // chunks, *a.shape[1:])
+
+        zeros = (jnp.zeros((), x0.dtype), jax.tree.map(jnp.zeros_like, params))
+        xs = (jnp.arange(chunks), split(x0), split(t), split(noise))
+        (loss_sum, grad_sum), _ = jax.lax.scan(accumulate, zeros, xs)
+        return loss_sum / batch_size, jax.tree.map(lambda g: g / batch_size, grad_sum)
 
     def train_step(
         self, model: nnx.Module, optimizer: nnx.Optimizer, batch: dict[str, Any], key: jax.Array
@@ -144,13 +207,7 @@ class DiffusionTrainer:
 
         Wrap it in ``nnx.jit`` (the model and optimizer are updated in place).
         """
-        x0 = batch["image"]
-
-        def loss_fn(m):
-            loss, _ = self.loss(m, x0, key)
-            return loss
-
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        loss, grads = self._loss_and_grads(model, batch["image"], key)
         optimizer.update(model, grads)
         return loss, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
