@@ -68,7 +68,7 @@ def all_finite(tree: Any) -> bool:
     Checked on the host: the save copies every array there anyway, and a compiled check
     would cost a compilation per model structure.
     """
-    for leaf in jax.tree.leaves(jax.device_get(tree)):
+    for leaf in jax.tree.leaves(jax.device_get(keys_to_data(tree))):
         leaf = np.asarray(leaf)
         if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
             return False
@@ -146,7 +146,7 @@ class TrainingCheckpointer:
             state["ema"] = {"params": ema_state.params, "count": ema_state.count}
         if rng_key is not None:
             state["rng_key"] = rng_key
-        if not all_finite(keys_to_data(state)):
+        if not all_finite(state):
             raise FloatingPointError(
                 f"refusing to save checkpoint {step}: the model, optimizer or EMA state holds "
                 "NaN or infinite values"

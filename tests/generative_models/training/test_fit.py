@@ -1,0 +1,226 @@
+"""fit: exact resume, early stopping, the NaN guard, best model, figures, evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from artifex.generative_models.training.checkpointing import (
+    TrainingCheckpointer,
+    all_finite,
+    flat_arrays,
+    load_best_model,
+)
+from artifex.generative_models.training.fit import NonFiniteLossError, fit
+from artifex.generative_models.training.fit_config import FitConfig
+
+QUIET = dict(progress_bar=False, final_samples=False, patience=None, checkpoint_every_epochs=None)
+
+
+def snapshot(model, optimizer, trainer) -> dict[str, np.ndarray]:
+    """Every array a run ends with: model state, optimizer state, EMA."""
+    trees = {"model": nnx.state(model), "optimizer": nnx.state(optimizer), "ema": trainer.ema_state}
+    return flat_arrays(trees)
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for path in a:
+        np.testing.assert_array_equal(a[path], b[path], err_msg=path)
+
+
+def run(micro_model, make_optimizer, make_iterator, trainer, config, **kwargs):
+    model = micro_model(0)
+    optimizer = make_optimizer(model)
+    result = fit(model, optimizer, trainer, make_iterator(seed=0), config, **kwargs)
+    return result, model, optimizer
+
+
+def test_interrupted_and_resumed_run_is_bit_identical(
+    tmp_path, micro_model, make_optimizer, make_iterator, trainer
+):
+    config = FitConfig(
+        output_dir=tmp_path / "straight", epochs=2, checkpoint_every_steps=3, **QUIET
+    )
+    straight, model, optimizer = run(
+        micro_model, make_optimizer, make_iterator, trainer, config, learning_rate=1e-3
+    )
+    assert straight.global_step == 8 and straight.epochs_completed == 2
+    assert straight.losses.shape == (8,) and np.isfinite(straight.losses).all()
+    np.testing.assert_array_equal(straight.learning_rates, np.full(8, 1e-3))
+    expected = snapshot(model, optimizer, trainer)
+
+    # The same run stopped after step 5 (mid-epoch 2), then continued by a fresh process state.
+    resumed_dir = tmp_path / "resumed"
+    trainer.ema_state = None
+    first, _, _ = run(
+        micro_model,
+        make_optimizer,
+        make_iterator,
+        trainer,
+        dataclasses.replace(config, output_dir=resumed_dir, max_steps=5),
+    )
+    assert first.global_step == 5 and first.epochs_completed == 1
+    assert TrainingCheckpointer(resumed_dir / "checkpoints").all_steps() == [3, 5]
+    trainer.ema_state = None  # forget everything but the checkpoint
+    second, model, optimizer = run(
+        micro_model,
+        make_optimizer,
+        make_iterator,
+        trainer,
+        dataclasses.replace(config, output_dir=resumed_dir),
+    )
+    assert second.resumed_from == 5 and second.global_step == 8
+    assert_identical(snapshot(model, optimizer, trainer), expected)
+    np.testing.assert_array_equal(second.losses, straight.losses)
+    assert second.epoch_losses == straight.epoch_losses
+    history = json.loads((resumed_dir / "history.json").read_text())
+    assert history["global_step"] == 8 and history["losses"] == straight.losses.tolist()
+
+    with pytest.raises(FileExistsError, match="resume=True"):
+        run(
+            micro_model,
+            make_optimizer,
+            make_iterator,
+            trainer,
+            dataclasses.replace(config, output_dir=resumed_dir, resume=False),
+        )
+
+
+def test_early_stopping_on_a_plateau_and_best_model(
+    tmp_path, capsys, micro_model, make_optimizer, make_iterator, trainer
+):
+    ema_at_epoch = {}
+
+    def evaluate(model):
+        ema_at_epoch[len(ema_at_epoch) + 1] = flat_arrays(nnx.state(model, nnx.Param))
+        return {"mean_param": float(jnp.mean(model.backbone.conv_in.kernel[...]))}
+
+    # No epoch can improve on the first by min_delta=100: a plateau from epoch 2 on.
+    config = FitConfig(
+        output_dir=tmp_path,
+        epochs=6,
+        min_delta=100.0,
+        patience=2,
+        progress_bar=False,
+        final_samples=False,
+    )
+    result, model, _ = run(
+        micro_model, make_optimizer, make_iterator, trainer, config, evaluate=evaluate
+    )
+    assert "Early stopping at epoch 3" in capsys.readouterr().out
+    assert result.stopped_early and result.epochs_completed == 3 and result.global_step == 12
+    assert result.best_epoch == 1 and result.best_loss == result.epoch_losses[0]
+    assert [e["epoch"] for e in result.evaluations] == [1, 2, 3]
+    assert all(np.isfinite(e["mean_param"]) for e in result.evaluations)
+
+    # The export is the EMA model of epoch 1 (the one evaluate saw), with its epoch and loss.
+    loaded = micro_model(1)
+    metadata = load_best_model(tmp_path / "best_model", loaded)
+    assert metadata["epoch"] == 1 and metadata["loss"] == result.epoch_losses[0]
+    assert metadata["ema_weights"] and metadata["step"] == 4
+    assert_identical(flat_arrays(nnx.state(loaded, nnx.Param)), ema_at_epoch[1])
+
+    # Resuming a run that stopped early trains no further.
+    again, _, _ = run(micro_model, make_optimizer, make_iterator, trainer, config)
+    assert again.resumed_from == 12 and again.global_step == 12 and again.stopped_early
+
+
+class PoisonedIterator:
+    """Forwards an iterator, but the batch of training step ``poison_step`` is all NaN."""
+
+    def __init__(self, inner, poison_step: int):
+        self.inner, self.poison_step, self.count = inner, poison_step, 0
+        self.batches_per_epoch = inner.batches_per_epoch
+
+    @property
+    def current_epoch(self) -> int:
+        return self.inner.current_epoch
+
+    def epoch(self, index=None):
+        for batch in self.inner.epoch(index):
+            self.count += 1
+            if self.count == self.poison_step:
+                batch = {**batch, "image": batch["image"] * jnp.nan}
+            yield batch
+
+    def get_state(self):
+        return self.inner.get_state()
+
+    def set_state(self, state):
+        self.inner.set_state(state)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
+    tmp_path, micro_model, make_optimizer, make_iterator, trainer
+):
+    model = micro_model(0)
+    optimizer = make_optimizer(model)
+    config = FitConfig(output_dir=tmp_path, epochs=3, checkpoint_every_steps=2, **QUIET)
+    with pytest.raises(NonFiniteLossError, match="at step 5 \\(epoch 2\\)") as error:
+        fit(model, optimizer, trainer, PoisonedIterator(make_iterator(), 5), config)
+    assert error.value.step == 5 and error.value.epoch == 2
+    assert error.value.last_checkpoint == 4
+    assert "last good checkpoint is step 4" in str(error.value)
+    assert not all_finite(nnx.state(model, nnx.Param))  # the NaN reached the weights
+    checkpointer = TrainingCheckpointer(tmp_path / "checkpoints")
+    assert checkpointer.all_steps() == [2, 4]  # step 6 was due but never written
+    restored = checkpointer.restore_latest(model, optimizer, trainer=trainer)
+    assert restored.step == 4
+    assert all_finite(nnx.state(model)) and all_finite(trainer.ema_state.params)
+
+
+def test_sample_grids_noising_grids_and_curves(
+    tmp_path, micro_model, make_optimizer, make_iterator, trainer
+):
+    import matplotlib.image
+
+    config = FitConfig(
+        output_dir=tmp_path,
+        epochs=1,
+        sample_every_epochs=1,
+        num_samples=16,
+        sampling_steps=2,
+        progress_bar=False,
+        checkpoint_every_epochs=None,
+    )
+    result, _, _ = run(
+        micro_model,
+        make_optimizer,
+        make_iterator,
+        trainer,
+        config,
+        learning_rate=lambda step: 1e-3 * (step + 1),
+    )
+    samples = tmp_path / "samples"
+    names = [path.name for path in result.files]
+    assert names == [
+        "samples_epoch1.png",
+        "noising_epoch1.png",
+        "training_curve.png",
+        "samples_final.png",
+        "training_curve.png",
+    ]
+    for name in set(names):
+        image = matplotlib.image.imread(samples / name)
+        assert image.ndim == 3 and np.ptp(image[..., :3]) > 0.2, name  # drawn, not blank
+    np.testing.assert_allclose(result.learning_rates, 1e-3 * np.arange(1, 5))
+
+
+def test_fit_config_validation():
+    with pytest.raises(ValueError, match=r"FitConfig.patience=0 must be an integer >= 1"):
+        FitConfig(patience=0)
+    with pytest.raises(ValueError, match=r"FitConfig.sampler='euler' is not supported"):
+        FitConfig(sampler="euler")
+    with pytest.raises(ValueError, match=r"FitConfig.min_delta=-1.0 must be a number in"):
+        FitConfig(min_delta=-1.0)
+    with pytest.raises(ValueError, match=r"FitConfig.checkpoint_every_steps=True"):
+        FitConfig(checkpoint_every_steps=True)
+    config = FitConfig(output_dir="runs/a", patience=None, max_steps=None)
+    assert config.checkpoint_dir.as_posix() == "runs/a/checkpoints"
+    assert config.best_model_dir.name == "best_model" and config.samples_dir.name == "samples"
