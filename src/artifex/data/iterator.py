@@ -226,9 +226,12 @@ def _process_slot(
     """``(process_index, process_count)``, defaulting to JAX's, checked against the batch."""
     count = jax.process_count() if count is None else int(count)
     index = jax.process_index() if index is None else int(index)
-    if count < 1 or not 0 <= index < count:
+    if count < 1:
+        raise ValueError(f"process_count={count} must be >= 1 (the number of hosts)")
+    if not 0 <= index < count:
         raise ValueError(
-            f"process_index={index} must lie in 0..process_count-1 with process_count={count} >= 1"
+            f"process_index={index} must lie in 0..{count - 1} (process_count={count}); pass "
+            "this host's jax.process_index()"
         )
     if count > 1 and batch_size % count:
         lower, upper = (batch_size // count) * count, (batch_size // count + 1) * count
