@@ -122,6 +122,12 @@ class TrainingCheckpointer:
         self._manager.reload()
         return sorted(self._manager.all_steps())
 
+    def delete_from(self, step: int) -> None:
+        """Delete the checkpoints of ``step`` and later steps."""
+        for existing in self.all_steps():
+            if existing >= step:
+                self._manager.delete(existing)
+
     def save(
         self,
         step: int,
@@ -246,13 +252,15 @@ def export_best_model(
     """Write the model (its EMA weights when ``ema_state`` is given) to ``directory``.
 
     The export is one checkpoint kept alone (``max_to_keep=1``): a newer best replaces the
-    older one atomically. ``metadata`` (e.g. ``{"epoch": 3, "loss": 0.021}``) is stored
+    older one once it is completely written. An export of ``step`` or later steps (left by
+    a run that was resumed from an earlier checkpoint) is replaced. ``metadata`` (e.g. ``{"epoch": 3, "loss": 0.021}``) is stored
     beside it and returned by :func:`load_best_model`.
     """
     if ema_state is not None:
         graphdef, _, rest = nnx.split(model, nnx.Param, ...)
         model = nnx.merge(graphdef, ema_state.params, rest)
     checkpointer = TrainingCheckpointer(directory, max_to_keep=1)
+    checkpointer.delete_from(step)  # a resumed run replays the export of a step it redoes
     extra = {**(metadata or {}), "ema_weights": ema_state is not None}
     path = checkpointer.save(step, model, extra=extra)
     checkpointer.close()
