@@ -1,9 +1,10 @@
 """The digit classifier whose penultimate layer is the metric's feature space.
 
 Three 3x3 convolution + ReLU + 2x2 max-pool stages (32 -> 16 -> 8 -> 4 pixels) and a
-dense ReLU layer of :data:`FEATURE_DIM` units give the features; a linear layer on top
-gives the 10 class logits. Small enough to train in minutes on a CPU and to ship with the
-package, yet accurate on held-out digits, so its features separate what makes a digit.
+dense layer of :data:`FEATURE_DIM` units; that layer's standardised pre-activations are the
+features, and a ReLU and a linear layer on top give the 10 class logits. Small enough to
+train in minutes on a CPU and to ship with the package, yet accurate on held-out digits, so
+its features separate what makes a digit.
 """
 
 from __future__ import annotations
