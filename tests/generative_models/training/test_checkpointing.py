@@ -141,5 +141,8 @@ def test_best_model_export_holds_the_ema_weights(tmp_path, trained, micro_model,
     assert load_best_model(tmp_path / "best_model", loaded)["epoch"] == 2
     assert_same(nnx.state(loaded, nnx.Param), nnx.state(model, nnx.Param))
     assert TrainingCheckpointer(tmp_path / "best_model").all_steps() == [4]
+    # A resumed run that redoes steps replays its exports: step 2 replaces the later 4.
+    export_best_model(tmp_path / "best_model", model, step=2, metadata={"epoch": 1, "loss": 0.2})
+    assert TrainingCheckpointer(tmp_path / "best_model").all_steps() == [2]
     with pytest.raises(FileNotFoundError):
         load_best_model(tmp_path / "nothing", loaded)
