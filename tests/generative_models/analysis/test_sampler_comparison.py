@@ -72,7 +72,10 @@ def test_report_states_measurements(tmp_path):
     )
     text = report.read_text()
     assert "| DDIM 10 η=0 | 10 | 2.0 | 0.10 | 80.0 | 100.0× | 40.0 | n/a |" in text
-    assert "DDIM 10 η=0 ran 100.0× faster than DDPM 1000 (FID 40.0 vs 20.0)" in text
+    assert (
+        "DDIM 10 η=0: 0.10 s against 10.00 s for DDPM 1000, a 100.0× speed-up (FID 40.0 vs 20.0)"
+        in text
+    )
     assert "DDPM with the same 10 steps: FID 200.0" in text
     assert "](cmp.png)" in text
     no_fid = [fake("ddpm", 4, None, 1.0), fake("ddim", 4, 0.0, 0.5)]
