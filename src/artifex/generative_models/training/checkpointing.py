@@ -253,8 +253,9 @@ def export_best_model(
 
     The export is one checkpoint kept alone (``max_to_keep=1``): a newer best replaces the
     older one once it is completely written. An export of ``step`` or later steps (left by
-    a run that was resumed from an earlier checkpoint) is replaced. ``metadata`` (e.g. ``{"epoch": 3, "loss": 0.021}``) is stored
-    beside it and returned by :func:`load_best_model`.
+    a run that was resumed from an earlier checkpoint) is replaced. ``metadata`` (e.g.
+    ``{"epoch": 3, "loss": 0.021}``) is stored beside it and returned by
+    :func:`load_best_model`.
     """
     if ema_state is not None:
         graphdef, _, rest = nnx.split(model, nnx.Param, ...)
