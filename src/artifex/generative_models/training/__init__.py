@@ -1,1 +1,1 @@
-"""Training: the diffusion trainer and its exponential moving average of weights."""
+"""Training: the diffusion trainer, its EMA of weights, the ``fit`` loop and checkpoints."""
