@@ -76,6 +76,13 @@ parser.add_argument(
     help="UNet channels per level (a checkpoint must match)",
 )
 parser.add_argument("--n-samples", type=int, default=100, help="images per setting (FID needs 100)")
+parser.add_argument(
+    "--step-counts",
+    type=int,
+    nargs="+",
+    default=[10, 50, 100, 1000],
+    help="sampling steps compared for both samplers",
+)
 parser.add_argument("--repeats", type=int, default=1, help="timed runs after the first call")
 parser.add_argument("--smoke", action="store_true", help="tiny model, few steps: a quick check")
 parser.add_argument("--output-dir", type=Path, default=Path("outputs/ddim_comparison_mnist"))
@@ -107,7 +114,7 @@ else:
         args.train_steps,
         64,
     )
-    step_counts, eta_steps, n_samples = (10, 50, 100, 1000), 50, args.n_samples
+    step_counts, eta_steps, n_samples = tuple(args.step_counts), 50, args.n_samples
 batch_size = args.batch_size if not args.smoke else batch_size
 
 config = DDPMConfig(

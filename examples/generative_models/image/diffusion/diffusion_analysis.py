@@ -187,8 +187,8 @@ else:
 # For K timesteps we noise a batch of real digits and measure the mean squared error of the
 # predicted noise (one compiled `lax.scan` over the timesteps). Predicting zero noise scores
 # 1. Near t=0 the noise is tiny next to the digit and hard to pick out, so the error is
-# large; at large t the image is almost all noise and the prediction becomes easy.
-# The untrained network sits near or above 1 everywhere.
+# typically large; at large t the image is almost all noise and the prediction becomes easy.
+# The untrained network should sit near or above 1 everywhere.
 
 # %%
 eval_images = np.asarray(next(batches)["image"])
