@@ -48,7 +48,7 @@ DEFAULT_OUT = common.RESULTS_DIR / "train_step.json"
 
 
 # ----------------------------------------------------------------------------- child process
-def build(preset: str, seed: int = 0):
+def build(preset: str, seed: int = 0, microbatch_size: int | None = None):
     """Model, optimizer and trainer as in the MNIST tutorial."""
     import jax
     import optax
@@ -74,13 +74,22 @@ def build(preset: str, seed: int = 0):
     )
     trainer = DiffusionTrainer(
         create_noise_schedule(config.noise_schedule),
-        DiffusionTrainingConfig(prediction_type="epsilon", ema_decay=0.9999, ema_update_every=10),
+        DiffusionTrainingConfig(
+            prediction_type="epsilon",
+            ema_decay=0.9999,
+            ema_update_every=10,
+            microbatch_size=microbatch_size,
+        ),
     )
     return config, model, optimizer, trainer
 
 
 def measure_child(
-    preset: str, batch_size: int, repeats: int, profile_dir: Path | None = None
+    preset: str,
+    batch_size: int,
+    repeats: int,
+    profile_dir: Path | None = None,
+    microbatch_size: int | None = None,
 ) -> dict:
     """Everything about one batch size, measured in this (fresh) process."""
     load_start = common.load_average()
@@ -92,7 +101,7 @@ def measure_child(
     from flax import nnx
 
     t0 = time.perf_counter()
-    config, model, optimizer, trainer = build(preset)
+    config, model, optimizer, trainer = build(preset, microbatch_size=microbatch_size)
     x = jax.random.uniform(
         jax.random.key(1), (batch_size, *config.input_shape), jnp.float32, -1.0, 1.0
     )
@@ -127,12 +136,16 @@ def measure_child(
     rss["after_compile"] = common.current_rss_gb()
     del lowered, compiled
 
+    cpu_times = []
+
     def run(i: int) -> float:
         key = jax.random.fold_in(base_key, i)
+        cpu_start = time.process_time()
         start = time.perf_counter()
         loss, metrics = step(model, optimizer, batch, key)
         jax.block_until_ready((loss, metrics, nnx.state(model, nnx.Param)))
         elapsed = time.perf_counter() - start
+        cpu_times.append(time.process_time() - cpu_start)
         if not bool(jnp.isfinite(loss)):
             raise FloatingPointError(f"non-finite loss {float(loss)} at step {i}")
         print(f"  [batch {batch_size}] step {i}: {elapsed:.3f} s", flush=True)
@@ -163,12 +176,16 @@ def measure_child(
     return {
         "preset": preset,
         "batch_size": batch_size,
+        "microbatch_size": microbatch_size,
         "input_shape": list(config.input_shape),
         "params": common.count_params(model),
         "repeats": repeats,
         "step_times_s": [round(t, 4) for t in times],
         "best_s": round(best, 4),
         "median_s": round(median, 4),
+        # CPU seconds of this process per step (all threads): on a shared machine, divided by
+        # the core count it estimates the step time the process would take on its own.
+        "process_cpu_s_median": round(statistics.median(cpu_times[1 : repeats + 1]), 3),
         "images_per_s_best": round(batch_size / best, 2),
         "images_per_s_median": round(batch_size / median, 2),
         "flops_per_step": flops,
@@ -193,7 +210,11 @@ def measure_child(
 
 # ----------------------------------------------------------------------------- parent process
 def run_in_subprocess(
-    preset: str, batch_size: int, repeats: int, profile_dir: Path | None = None
+    preset: str,
+    batch_size: int,
+    repeats: int,
+    profile_dir: Path | None = None,
+    microbatch_size: int | None = None,
 ) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
@@ -212,6 +233,8 @@ def run_in_subprocess(
         ]
         if profile_dir is not None:
             cmd += ["--profile-dir", str(profile_dir)]
+        if microbatch_size is not None:
+            cmd += ["--microbatch-size", str(microbatch_size)]
         wall = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=common.REPO_ROOT)
         result = json.loads(out.read_text())
@@ -227,6 +250,7 @@ def contended(result: dict, threshold: float) -> bool:
 def print_table(matmul: dict, results: list[dict]) -> None:
     headers = [
         "batch",
+        "micro",
         "best s/step",
         "median s",
         "img/s",
@@ -243,6 +267,7 @@ def print_table(matmul: dict, results: list[dict]) -> None:
         rows.append(
             [
                 r["batch_size"],
+                r.get("microbatch_size") or "-",
                 r["best_s"],
                 r["median_s"],
                 r["images_per_s_best"],
@@ -308,6 +333,13 @@ def main(argv: list[str] | None = None) -> None:
         help="also trace one extra step per batch size with jax.profiler into "
         "this folder (TensorBoard / Perfetto trace; not in the timings)",
     )
+    parser.add_argument(
+        "--microbatch-size",
+        type=int,
+        default=None,
+        help="DiffusionTrainingConfig.microbatch_size: accumulate gradients over chunks of "
+        "this many images (bounds activation memory)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -315,7 +347,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.child:
         (batch_size,) = args.batch_size
-        result = measure_child(args.preset, batch_size, args.repeats, args.profile_dir)
+        result = measure_child(
+            args.preset, batch_size, args.repeats, args.profile_dir, args.microbatch_size
+        )
         common.write_json(args.out, result)
         return
 
@@ -356,7 +390,9 @@ def main(argv: list[str] | None = None) -> None:
                 f" (waited {waited['waited_s']} s)",
                 flush=True,
             )
-            result = run_in_subprocess(args.preset, batch_size, args.repeats, args.profile_dir)
+            result = run_in_subprocess(
+                args.preset, batch_size, args.repeats, args.profile_dir, args.microbatch_size
+            )
             result["wait"] = waited
             attempts.append(result)
             print(

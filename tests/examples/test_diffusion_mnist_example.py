@@ -105,6 +105,10 @@ def check_outputs(output_dir: Path) -> dict:
     assert np.isfinite(summary["final_loss"]) and 0 < summary["final_loss"] < 5
     assert summary["backend"] == "cpu"
     assert summary["train_examples"] == 4000
+    quality = summary["quality"]  # FID/KID of the metric's minimum of 100 samples
+    assert quality["num_samples"] == 100 and sum(quality["class_histogram"]) == 100
+    assert np.isfinite(quality["fid"]) and quality["fid"] > 0
+    assert (output_dir / "checkpoints" / str(SMOKE_STEPS)).is_dir()
     assert [Path(p).name for p in summary["files"]] == ["samples_grid.png", "training_curve.png"]
     return summary
 

@@ -30,11 +30,11 @@
 # 4. model
 # 5. training setup
 # 6. training loop
-# 7. sampling
+# 7. sampling, and the sample quality measured with FID/KID
 # 8. training curve
 #
-# Everything it produces (sample grid, training curve, a JSON summary) goes to the output
-# directory printed at the end (default `outputs/diffusion_mnist`).
+# Everything it produces (sample grid, training curve, checkpoints, a JSON summary) goes to
+# the output directory printed at the end (default `outputs/diffusion_mnist`).
 
 # %% [markdown]
 # ## 1. Setup and imports
@@ -73,6 +73,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from artifex.data import make_train_iterator
+from artifex.evaluation import MNISTQualityMetric, evaluate_model
 from artifex.generative_models.core.configuration import (
     DDPMConfig,
     NoiseScheduleConfig,
@@ -80,6 +81,8 @@ from artifex.generative_models.core.configuration import (
 )
 from artifex.generative_models.core.noise_schedule import create_noise_schedule
 from artifex.generative_models.models.diffusion.ddpm import DDPMModel
+from artifex.generative_models.training.checkpointing import TrainingCheckpointer
+from artifex.generative_models.training.interrupt import DeferredInterrupt
 from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
@@ -135,6 +138,12 @@ parser.add_argument("--sampling-steps", type=int,
 parser.add_argument("--loss", choices=["huber", "mse"], default="huber")
 parser.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist")
 parser.add_argument("--output-dir", type=Path, default=Path("outputs/diffusion_mnist"))
+parser.add_argument("--resume", action="store_true",
+                    help="continue from the newest checkpoint in <output-dir>/checkpoints")
+parser.add_argument("--microbatch-size", type=int,
+                    help="accumulate gradients over chunks of this many images (less memory)")
+parser.add_argument("--eval-samples", type=int,
+                    help="samples scored with FID/KID after training (0: skip; MNIST only)")
 parser.add_argument("--seed", type=int, default=42)
 parser.add_argument("--dry-run", action="store_true",
                     help="print the resolved configuration and stop")
@@ -156,6 +165,7 @@ FULL = dict(
     num_res_blocks=2,  # two residual blocks per level: enough depth for 32x32 digits
     time_embedding_dim=128,  # width of the timestep embedding that conditions every block
     sampling_steps=100,  # DDIM steps: 10x fewer network calls than the 1000-step chain
+    eval_samples=1000,  # digits scored with FID/KID after training (more: less biased FID)
 )
 # For CPUs: a small UNet and a fixed step budget (see the tutorial page for measured times).
 CPU = dict(
@@ -168,6 +178,7 @@ CPU = dict(
     hidden_dims=(16, 32, 64),  # a quarter of the channels: ~16x fewer FLOPs per conv
     num_res_blocks=1,  # half the depth again
     time_embedding_dim=64,
+    eval_samples=250,  # enough to compare runs; sampling them costs about a minute
 )
 # Seconds: checks that every step runs, learns nothing useful.
 SMOKE = dict(
@@ -181,6 +192,7 @@ SMOKE = dict(
     num_res_blocks=1,
     time_embedding_dim=8,
     sampling_steps=4,
+    eval_samples=100,  # the metric's minimum
 )
 LARGE_MODEL = dict(hidden_dims=(128, 256, 512), attention_resolutions=(8, 16), num_res_blocks=3)
 
@@ -200,6 +212,11 @@ if args.sampler == "ddpm":
     cfg.sampling_steps = 4 if args.smoke else cfg.num_timesteps
 if args.sampling_steps is not None:
     cfg.sampling_steps = args.sampling_steps
+if args.eval_samples is not None:
+    cfg.eval_samples = args.eval_samples
+if args.dataset != "mnist":
+    cfg.eval_samples = 0  # the quality metric's classifier knows MNIST digits only
+cfg.microbatch_size = args.microbatch_size
 cfg.preset, cfg.seed, cfg.dataset = preset, args.seed, args.dataset
 cfg.schedule, cfg.model, cfg.sampler, cfg.loss = args.schedule, args.model, args.sampler, args.loss
 for name, value in vars(cfg).items():
@@ -350,10 +367,24 @@ trainer = DiffusionTrainer(
         loss_weighting="uniform",
         ema_decay=0.9999,  # upper bound; the decay warms up from 0.1 (see training.ema)
         ema_update_every=10,  # averaging every 10th step is as good and 10x cheaper
+        microbatch_size=cfg.microbatch_size,  # None: the whole batch at once
     ),
 )
 jit_train_step = nnx.jit(trainer.train_step)
+# Bind the model and optimizer once: nnx.jit then skips walking their object graph on every
+# call, which matters when a step takes well under a second (small models, GPUs).
+train_step = nnx.cached_partial(jit_train_step, model, optimizer)
 print(f"{total_steps} steps over {num_epochs} epoch(s) of {steps_per_epoch} batches")
+
+# Checkpoints (model, optimizer, EMA, data position, losses) after every epoch: `--resume`
+# continues an interrupted run exactly where the last checkpoint left it.
+checkpointer = TrainingCheckpointer(output_dir / "checkpoints", max_to_keep=2)
+global_step, losses = 0, []
+if args.resume and (restored := checkpointer.restore_latest(model, optimizer,
+                                                            trainer=trainer)) is not None:
+    global_step, losses = restored.step, restored.extra["losses"]
+    train_iter.set_state(restored.iterator_state)
+    print(f"resumed from the checkpoint of step {global_step}")
 # --8<-- [end:training_setup]
 
 # %% [markdown]
@@ -361,45 +392,63 @@ print(f"{total_steps} steps over {num_epochs} epoch(s) of {steps_per_epoch} batc
 #
 # The first step takes longer: it compiles the train step. Losses stay on the device during an
 # epoch and are fetched once at its end, so the host never waits for the accelerator mid-epoch
-# (the progress bar reads one loss every 25 steps).
+# (the progress bar reads one loss every 25 steps). Ctrl-C (or the notebook's interrupt) lets
+# the current step finish, saves a checkpoint and stops; rerun with `--resume` to go on.
 
 # %%
 # --8<-- [start:training]
-losses = []
-global_step = 0
 compile_seconds = None
 train_start = time.perf_counter()
-progress = tqdm(total=total_steps, desc="training", mininterval=0.5)
-for epoch in range(num_epochs):
-    epoch_losses = []
-    for batch in train_iter.epoch():
+progress = tqdm(total=total_steps, initial=global_step, desc="training", mininterval=0.5)
+
+
+def save_checkpoint():
+    checkpointer.save(global_step, model, optimizer, ema_state=trainer.ema_state,
+                      rng_key=train_key, iterator_state=train_iter.get_state(),
+                      extra={"losses": losses})
+
+
+with DeferredInterrupt() as interrupt:
+    for epoch in range(train_iter.current_epoch, num_epochs):
+        epoch_losses = []
+        for batch in train_iter.epoch():
+            if global_step >= total_steps or interrupt.requested:
+                break
+            step_key = jax.random.fold_in(train_key, global_step)
+            loss, metrics = train_step({"image": batch["image"]}, step_key)
+            if compile_seconds is None:
+                compile_seconds = time.perf_counter() - train_start
+            if trainer.ema_due(global_step):
+                trainer.update_ema(model)
+            epoch_losses.append(loss)
+            global_step += 1
+            progress.update(1)
+            if global_step % 25 == 0 or global_step == total_steps:
+                lr = float(lr_schedule(global_step - 1))
+                progress.set_postfix(loss=f"{float(loss):.4f}", lr=f"{lr:.2e}")
+        epoch_losses = np.asarray(jax.device_get(epoch_losses), dtype=np.float64)
+        if not np.isfinite(epoch_losses).all():
+            raise FloatingPointError(
+                f"the loss became NaN or infinite by step {global_step}; the last good "
+                "checkpoint is kept: try a lower peak LR or --batch-size, then --resume")
+        losses.extend(epoch_losses.tolist())
+        save_checkpoint()
+        if interrupt.requested:
+            progress.close()
+            raise KeyboardInterrupt(f"stopped at step {global_step}; checkpoint saved, "
+                                    "continue with --resume")
+        if len(epoch_losses):
+            tqdm.write(f"epoch {epoch + 1}/{num_epochs}: mean loss {epoch_losses.mean():.4f}")
         if global_step >= total_steps:
             break
-        step_key = jax.random.fold_in(train_key, global_step)
-        loss, metrics = jit_train_step(model, optimizer, {"image": batch["image"]}, step_key)
-        if compile_seconds is None:
-            compile_seconds = time.perf_counter() - train_start
-        if trainer.ema_due(global_step):
-            trainer.update_ema(model)
-        epoch_losses.append(loss)
-        global_step += 1
-        progress.update(1)
-        if global_step % 25 == 0 or global_step == total_steps:
-            lr = float(lr_schedule(global_step - 1))
-            progress.set_postfix(loss=f"{float(loss):.4f}", lr=f"{lr:.2e}")
-    epoch_losses = np.asarray(jax.device_get(epoch_losses), dtype=np.float64)
-    losses.extend(epoch_losses.tolist())
-    tqdm.write(f"epoch {epoch + 1}/{num_epochs}: mean loss {epoch_losses.mean():.4f}")
 progress.close()
 train_seconds = time.perf_counter() - train_start
 
 losses = np.asarray(losses)
 learning_rates = np.asarray(lr_schedule(np.arange(global_step)))  # the LR each step used
 final_loss = float(losses[-100:].mean())
-if not np.isfinite(losses).all():
-    raise FloatingPointError("the loss became NaN or infinite; try a lower --batch-size or LR")
 print(f"trained {global_step} steps in {train_seconds:.0f} s "
-      f"(first step incl. compilation {compile_seconds:.1f} s); "
+      f"(first step incl. compilation {compile_seconds or 0:.1f} s); "
       f"final loss (mean of last 100 steps) {final_loss:.4f}")
 # --8<-- [end:training]
 
@@ -409,7 +458,9 @@ print(f"trained {global_step} steps in {train_seconds:.0f} s "
 # We sample from the EMA weights: they average out the last steps' noise and give cleaner
 # digits than the raw weights. DDIM jumps through 100 of the 1000 timesteps deterministically;
 # `--sampler ddpm` runs the full stochastic chain instead. The sampling loop is one compiled
-# program, so the first call includes its compilation.
+# program, so the first call includes its compilation. Then we score `eval_samples` more
+# digits with FID and KID, which (unlike the loss) measure how much the samples look like
+# real digits.
 
 # %%
 # --8<-- [start:sampling]
@@ -424,6 +475,17 @@ print(f"16 samples with {cfg.sampler.upper()} ({cfg.sampling_steps} steps) "
 grid_path = show_grid(samples, 4, 4, "samples_grid.png",
                       f"{cfg.sampler.upper()}, {cfg.sampling_steps} steps (EMA weights)")
 print(f"sample grid: {grid_path}")
+
+# FID and KID compare the digits' features in a small MNIST classifier (shipped with artifex)
+# with those of real digits: 0 means indistinguishable, real held-out digits score ~1.
+quality = None
+if cfg.eval_samples:
+    eval_start = time.perf_counter()
+    quality = evaluate_model(ema_model, MNISTQualityMetric.load(), cfg.eval_samples,
+                             jax.random.key(cfg.seed + 2), scheduler=cfg.sampler,
+                             steps=cfg.sampling_steps)
+    print(f"sample quality of {cfg.eval_samples} digits "
+          f"({time.perf_counter() - eval_start:.0f} s): {quality}")
 # --8<-- [end:sampling]
 
 # %% [markdown]
@@ -484,6 +546,7 @@ summary = dict(
     compile_seconds=compile_seconds,
     train_seconds=train_seconds,
     sample_seconds=sample_seconds,
+    quality=None if quality is None else quality.as_dict(),
     total_seconds=time.perf_counter() - START_TIME,
     files=[str(grid_path), str(curve_path)],
 )
