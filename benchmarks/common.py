@@ -27,15 +27,31 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 #: Above this 1-minute load average (per the whole machine) a measurement is contended.
 DEFAULT_LOAD_THRESHOLD = 2.5
 
-PRESETS = ("tutorial", "tiny")
+PRESETS = ("tutorial", "tiny", "cpu")
+
+#: The MNIST tutorial's ``cpu`` preset (its ``CPU`` dict; a test keeps the two equal).
+CPU_PRESET = {
+    "hidden_dims": (16, 32, 64),
+    "num_res_blocks": 1,
+    "attention_resolutions": (8,),
+    "time_embedding_dim": 64,
+    "batch_size": 64,
+    "max_steps": 1200,
+    "peak_lr": 1e-3,
+    "warmup_steps": 100,
+    "final_lr": 1e-6,
+    "ema_decay": 0.9999,
+}
 
 
 # ----------------------------------------------------------------------------- model presets
-def build_config(preset: str):
+def build_config(preset: str, **cpu_preset):
     """The :class:`DDPMConfig` of a preset.
 
     ``tutorial`` is the MNIST tutorial model (32x32x1, UNet 64-128-256, attention at 8x8);
-    ``tiny`` is a small model of the same structure for checking that the scripts run.
+    ``cpu`` is the tutorial's CPU preset (``CPU_PRESET``; keyword arguments override its
+    model fields); ``tiny`` is a small model of the same structure for checking that the
+    scripts run.
     """
     from artifex.generative_models.core.configuration.backbone_config import UNetBackboneConfig
     from artifex.generative_models.core.configuration.diffusion_config import (
@@ -54,6 +70,20 @@ def build_config(preset: str):
             attention_resolutions=(8,),
             num_res_blocks=2,
             channel_mult=(1, 2, 4),
+            dropout_rate=0.0,
+        )
+        input_shape = (32, 32, 1)
+    elif preset == "cpu":
+        values = {**CPU_PRESET, **cpu_preset}
+        backbone = UNetBackboneConfig(
+            name="unet_backbone",
+            hidden_dims=tuple(values["hidden_dims"]),
+            activation="gelu",
+            in_channels=1,
+            out_channels=1,
+            time_embedding_dim=values["time_embedding_dim"],
+            attention_resolutions=tuple(values["attention_resolutions"]),
+            num_res_blocks=values["num_res_blocks"],
             dropout_rate=0.0,
         )
         input_shape = (32, 32, 1)

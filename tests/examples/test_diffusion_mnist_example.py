@@ -6,6 +6,7 @@ the second one (the notebook) reuses the first one's compiled programs.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -152,3 +153,13 @@ def test_notebook_smoke_run(smoke_env, tmp_path):
     assert f"sample grid: {output_dir / 'samples_grid.png'}" in text
     assert images == 3  # training batch, samples and curve are shown inline
     check_outputs(output_dir)
+
+
+def test_benchmark_cpu_preset_is_the_tutorials(resolved_config):
+    """benchmarks/time_to_quality.py trains exactly the tutorial's CPU preset."""
+    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "benchmarks" / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    config = resolved_config("--preset", "cpu")
+    for name, value in common.CPU_PRESET.items():
+        assert config[name] == str(value), name

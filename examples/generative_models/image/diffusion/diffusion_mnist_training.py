@@ -164,6 +164,7 @@ FULL = dict(
     attention_resolutions=(8,),  # global context where it is cheap: 64 positions at 8x8
     num_res_blocks=2,  # two residual blocks per level: enough depth for 32x32 digits
     time_embedding_dim=128,  # width of the timestep embedding that conditions every block
+    ema_decay=0.9999,  # the EMA's upper bound; it warms up from 0.1 (see training.ema)
     sampling_steps=100,  # DDIM steps: 10x fewer network calls than the 1000-step chain
     eval_samples=1000,  # digits scored with FID/KID after training (more: less biased FID)
 )
@@ -365,7 +366,7 @@ trainer = DiffusionTrainer(
         prediction_type="epsilon",  # the network predicts the added noise
         timestep_sampling="uniform",  # every timestep equally often
         loss_weighting="uniform",
-        ema_decay=0.9999,  # upper bound; the decay warms up from 0.1 (see training.ema)
+        ema_decay=cfg.ema_decay,
         ema_update_every=10,  # averaging every 10th step is as good and 10x cheaper
         microbatch_size=cfg.microbatch_size,  # None: the whole batch at once
     ),
