@@ -7,10 +7,18 @@ ask for the fixture pay it).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# One persistent XLA compilation cache for the session and every subprocess it starts (they
+# inherit the environment): the example runs and the checkpoint/signal and multi-device tests
+# compile the same small programs in several processes, and XLA:CPU compiles are slow.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="artifex-xla-cache-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 
 @pytest.fixture(scope="session")
