@@ -31,7 +31,7 @@ SNIPPETS = ROOT / "docs" / "snippets"
 ANALYSIS_FILES = ("mse_vs_timestep.png", "interpolation.png")
 COMPARISON_FILES = (
     "timing_quality.png",
-    "samples_ddpm_0100.png",
+    "samples_ddpm_1000.png",
     "samples_ddim_0050_eta0.png",
     "samples_ddim_0010_eta0.png",
     "samples_ddpm_0050.png",
