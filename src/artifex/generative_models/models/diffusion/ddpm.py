@@ -147,11 +147,18 @@ def _compiled_sample(graphdef, state, key, eta, initial_noise, *, shape, schedul
         x_start = jax.random.normal(noise_key, shape, jnp.float32)
     else:
         x_start = initial_noise
+    return reverse_process(model, x_start, loop_key, scheduler=scheduler, steps=steps, eta=eta)
+
+
+def reverse_process(
+    model: DDPMModel, x_start: jax.Array, key: jax.Array, *, scheduler: str, steps: int, eta
+) -> jax.Array:
+    """Denoise ``x_start`` with the model's sampler settings (traceable: callers jit it)."""
     return run_sampler(
         lambda x, t: model(x, t),
         model.noise_schedule,
         x_start,
-        loop_key,
+        key,
         scheduler=scheduler,
         steps=steps,
         eta=eta,

@@ -17,10 +17,13 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
-from artifex.generative_models.models.diffusion.ddpm import DEFAULT_DDIM_STEPS, DDPMModel
+from artifex.generative_models.models.diffusion.ddpm import (
+    DEFAULT_DDIM_STEPS,
+    DDPMModel,
+    reverse_process,
+)
 from artifex.generative_models.models.diffusion.samplers import SCHEDULERS
 from artifex.generative_models.models.diffusion.samplers.coefficients import sampling_timesteps
-from artifex.generative_models.models.diffusion.samplers.loop import run_sampler
 from artifex.generative_models.training.distributed.mesh import (
     batch_sharding,
     check_divisible,
@@ -81,15 +84,5 @@ def _sharded_sample(graphdef, state, key, eta, *, shape, scheduler, steps, shard
     noise_key, loop_key = jax.random.split(key)  # as DDPMModel.sample does
     x_start = jax.random.normal(noise_key, shape, jnp.float32)
     x_start = jax.lax.with_sharding_constraint(x_start, sharding)
-    x = run_sampler(
-        lambda x, t: model(x, t),
-        model.noise_schedule,
-        x_start,
-        loop_key,
-        scheduler=scheduler,
-        steps=steps,
-        eta=eta,
-        prediction_type=model.config.prediction_type,
-        clip_denoised=model.config.clip_denoised,
-    )
+    x = reverse_process(model, x_start, loop_key, scheduler=scheduler, steps=steps, eta=eta)
     return jax.lax.with_sharding_constraint(x, sharding)
