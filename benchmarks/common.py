@@ -37,10 +37,12 @@ CPU_PRESET = {
     "time_embedding_dim": 64,
     "batch_size": 64,
     "max_steps": 1200,
-    "peak_lr": 1e-3,
+    "peak_lr": 2e-3,
     "warmup_steps": 100,
     "final_lr": 1e-6,
     "ema_decay": 0.9999,
+    "prediction_type": "v_prediction",
+    "loss_weighting": "min_snr",
 }
 
 
@@ -109,8 +111,10 @@ def build_config(preset: str, **cpu_preset):
         beta_start=1e-4,
         beta_end=0.02,
     )
+    prediction = {**CPU_PRESET, **cpu_preset}["prediction_type"] if preset == "cpu" else "epsilon"
     return DDPMConfig(
         name=f"ddpm_{preset}",
+        prediction_type=prediction,
         backbone=backbone,
         noise_schedule=schedule,
         input_shape=input_shape,

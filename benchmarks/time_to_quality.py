@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     trainer = DiffusionTrainer(
         create_noise_schedule(config.noise_schedule),
         DiffusionTrainingConfig(
-            prediction_type="epsilon", ema_decay=preset["ema_decay"], ema_update_every=10
+            prediction_type=preset["prediction_type"],
+            loss_weighting=preset["loss_weighting"],
+            ema_decay=preset["ema_decay"],
+            ema_update_every=10,
         ),
     )
     train_iter = make_train_iterator(
