@@ -131,7 +131,9 @@ def results_table(summary: dict, losses_tail: tuple[float, float] | None) -> str
         ("Preset", f"`{cfg['preset']}`: UNet {tuple(cfg['hidden_dims'])}, "
                    f"{cfg['num_res_blocks']} res block(s), attention at "
                    f"{tuple(cfg['attention_resolutions'])}, batch {cfg['batch_size']}, "
-                   f"peak LR {cfg['peak_lr']:g}"),
+                   f"peak LR {cfg['peak_lr']:g}, predicts "
+                   f"{cfg.get('prediction_type', 'epsilon')}, "
+                   f"{cfg.get('loss_weighting', 'uniform')} weighting"),
         ("Data", f"{cfg['dataset']}, {summary['train_examples']:,} training images"),
         ("Training steps", f"{summary['steps']:,}"),
         ("Final loss (mean of last 100 steps)", f"{summary['final_loss']:.4f} ({cfg['loss']})"),
@@ -146,6 +148,13 @@ def results_table(summary: dict, losses_tail: tuple[float, float] | None) -> str
                                f"({cfg['sampler'].upper()}, {cfg['sampling_steps']} steps)"),
         ("Whole script, wall time", f"{summary['total_seconds'] / 60:.1f} min"),
     ]
+    quality = summary.get("quality")
+    if quality:  # the sample-quality metric of artifex.evaluation
+        rows.insert(-3, ("Sample quality (EMA weights)",
+                         f"FID {quality['fid']:.1f}, KID {quality['kid']:.3f} ± "
+                         f"{quality['kid_se']:.3f}, IS {quality['inception_score']:.2f} "
+                         f"({quality['num_samples']} samples; real held-out digits: FID ~0.8, "
+                         "IS ~9.6)"))
     if "load_average" in summary:  # > 0 means other processes competed for the cores
         load = ", ".join(f"{x:.1f}" for x in summary["load_average"])
         rows.append(("Load average at the end (1, 5, 15 min)", load))
