@@ -153,8 +153,8 @@ def results_table(summary: dict, losses_tail: tuple[float, float] | None) -> str
         rows.insert(-3, ("Sample quality (EMA weights)",
                          f"FID {quality['fid']:.1f}, KID {quality['kid']:.3f} ± "
                          f"{quality['kid_se']:.3f}, IS {quality['inception_score']:.2f} "
-                         f"({quality['num_samples']} samples; real held-out digits: FID ~0.8, "
-                         "IS ~9.6)"))
+                         f"({quality['num_samples']} samples; real held-out digits score FID 0.8 "
+                         "with 1,000 samples, 3.8 with 100, and IS 9.6)"))
     if "load_average" in summary:  # > 0 means other processes competed for the cores
         load = ", ".join(f"{x:.1f}" for x in summary["load_average"])
         rows.append(("Load average at the end (1, 5, 15 min)", load))
