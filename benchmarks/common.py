@@ -123,6 +123,18 @@ def build_config(preset: str, **cpu_preset):
     )
 
 
+def tutorial_optimizer(model, lr_schedule):
+    """The tutorial's optimizer: global-norm clipping at 1.0, then AdamW (weight decay 1e-5)."""
+    import optax
+    from flax import nnx
+
+    return nnx.Optimizer(
+        model,
+        optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr_schedule, weight_decay=1e-5)),
+        wrt=nnx.Param,
+    )
+
+
 def count_params(model) -> int:
     """Number of trainable parameters of an NNX module."""
     import jax

@@ -85,11 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     lr_schedule = optax.warmup_cosine_decay_schedule(
         0.0, preset["peak_lr"], min(preset["warmup_steps"], steps), steps, preset["final_lr"]
     )
-    optimizer = nnx.Optimizer(
-        model,
-        optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr_schedule, weight_decay=1e-5)),
-        wrt=nnx.Param,
-    )
+    optimizer = common.tutorial_optimizer(model, lr_schedule)
     trainer = DiffusionTrainer(
         create_noise_schedule(config.noise_schedule),
         DiffusionTrainingConfig(

@@ -67,15 +67,11 @@ def build(preset: str, seed: int = 0, microbatch_size: int | None = None):
     lr_schedule = optax.warmup_cosine_decay_schedule(
         init_value=0.0, peak_value=2e-4, warmup_steps=500, decay_steps=20_000, end_value=1e-6
     )
-    optimizer = nnx.Optimizer(
-        model,
-        optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr_schedule, weight_decay=1e-5)),
-        wrt=nnx.Param,
-    )
+    optimizer = common.tutorial_optimizer(model, lr_schedule)
     trainer = DiffusionTrainer(
         create_noise_schedule(config.noise_schedule),
         DiffusionTrainingConfig(
-            prediction_type="epsilon",
+            prediction_type=None,  # the model's: epsilon, or v for the cpu preset
             ema_decay=0.9999,
             ema_update_every=10,
             microbatch_size=microbatch_size,
