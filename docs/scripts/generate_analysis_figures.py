@@ -68,6 +68,7 @@ def load_results(run: Path) -> tuple[dict, list[SamplerResult]]:
                 r["run_times_s"],
                 fid=r["fid"],
                 kid=r["kid"],
+                measured_compile_s=r.get("compile_s"),
             )
         )
     return data, results

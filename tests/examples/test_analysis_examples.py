@@ -43,9 +43,11 @@ def test_notebook_matches_script(name):
     )
 
 
-def smoke(script: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+def smoke(
+    script: Path, out: Path, env: dict[str, str], *flags: str
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, str(script), "--smoke", "--output-dir", str(out)],
+        [sys.executable, str(script), "--smoke", "--output-dir", str(out), *flags],
         env=env,
         cwd=out.parent,
         capture_output=True,
@@ -71,10 +73,35 @@ def test_analysis_smoke_run(smoke_env, tmp_path):
     assert all((out / name).stat().st_size > 1000 for name in expected)
 
 
-def test_comparison_smoke_run(smoke_env, tmp_path):
+def tiny_export(directory: Path) -> None:
+    """A small v-prediction model exported with its config, as the MNIST tutorial does."""
+    import jax
+    from flax import nnx
+
+    from artifex.generative_models.core.configuration import (
+        DDPMConfig,
+        NoiseScheduleConfig,
+        UNetBackboneConfig,
+    )
+    from artifex.generative_models.models.diffusion.ddpm import DDPMModel
+    from artifex.generative_models.training.checkpointing import export_best_model
+
+    config = DDPMConfig(
+        backbone=UNetBackboneConfig(hidden_dims=(8, 16), time_embedding_dim=16, num_res_blocks=1),
+        noise_schedule=NoiseScheduleConfig(schedule_type="cosine", num_timesteps=20),
+        prediction_type="v_prediction",
+    )
+    model = DDPMModel(config, rngs=nnx.Rngs(params=jax.random.key(0), sample=jax.random.key(1)))
+    export_best_model(directory, model, step=3, metadata={"config": config.to_dict()})
+
+
+def test_comparison_smoke_run_from_an_export(smoke_env, tmp_path):
+    """The comparison rebuilds the model from the configuration stored with an export."""
     out = tmp_path / "ddim_comparison_mnist"
-    smoke(SCRIPTS["comparison"], out, smoke_env)
+    tiny_export(tmp_path / "ema_model")
+    smoke(SCRIPTS["comparison"], out, smoke_env, "--checkpoint", str(tmp_path / "ema_model"))
     report = (out / "analysis_report.md").read_text()
+    assert "v_prediction prediction" in report and "(step 3)" in report
     assert "| DDIM 2 η=0 | 2 |" in report and "| DDPM 2 | 2 |" in report
     results = json.loads((out / "results.json").read_text())["results"]
     assert [r["label"] for r in results] == ["DDPM 2", "DDIM 2 η=0", "DDIM 2 η=0.5", "DDIM 2 η=1"]

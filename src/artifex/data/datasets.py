@@ -115,7 +115,8 @@ def prepared_builder(
     tfds = import_tfds()
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     builder = tfds.builder(name, data_dir=os.fspath(root))
-    if builder.is_prepared():
+    # is_prepared() logs an absl warning for a missing version folder: check that first.
+    if Path(builder.data_dir).is_dir() and builder.is_prepared():
         return builder
     message = not_prepared_message(name, root, os.fspath(builder.data_dir))
     if not download:

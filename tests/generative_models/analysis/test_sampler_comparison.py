@@ -83,7 +83,7 @@ def test_report_states_measurements(tmp_path):
 
 
 def test_compare_samplers_on_a_tiny_model(tiny_model, tmp_path):
-    calls = []
+    calls, reported = [], []
 
     def quality(images):
         calls.append(images.shape)
@@ -98,7 +98,9 @@ def test_compare_samplers_on_a_tiny_model(tiny_model, tmp_path):
         repeats=1,
         quality=quality,
         grid_dir=tmp_path,
+        on_result=lambda r: reported.append(r.setting.label),
     )
+    assert reported == ["DDPM 3", "DDIM 3 η=0"]  # each as soon as it was measured
     assert calls == [(4, 8, 8, 1)] * 2
     for r in results:
         assert r.first_call_s >= r.run_s > 0 and len(r.run_times_s) == 1
@@ -106,3 +108,19 @@ def test_compare_samplers_on_a_tiny_model(tiny_model, tmp_path):
         with Image.open(r.grid_path) as img:
             assert img.format == "PNG"
     assert {r["label"] for r in map(SamplerResult.as_dict, results)} == {"DDPM 3", "DDIM 3 η=0"}
+
+
+def test_compile_time_is_measured_without_extra_runs(tiny_model):
+    """repeats=0: one call per setting; JAX's compile events split it into compile + run."""
+    setting = SamplerSetting("ddim", 4, 0.0)
+    (first,) = compare_samplers(tiny_model, [setting], n_samples=3, key=jax.random.key(1),
+                                repeats=0)
+    assert first.run_times_s == []
+    assert 0 < first.compile_s < first.first_call_s  # a fresh shape: it had to compile
+    assert first.run_s == pytest.approx(first.first_call_s - first.compile_s)
+    # The same program again is cached: (almost) nothing to compile.
+    (again,) = compare_samplers(tiny_model, [setting], n_samples=3, key=jax.random.key(1),
+                                repeats=1)
+    assert again.compile_s < 0.1 * first.compile_s
+    with pytest.raises(ValueError, match="repeats=-1"):
+        compare_samplers(tiny_model, [setting], n_samples=3, key=jax.random.key(1), repeats=-1)

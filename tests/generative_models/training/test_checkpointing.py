@@ -10,6 +10,7 @@ from flax import nnx
 
 from artifex.generative_models.training.checkpointing import (
     TrainingCheckpointer,
+    best_model_metadata,
     data_to_keys,
     export_best_model,
     flat_arrays,
@@ -146,3 +147,23 @@ def test_best_model_export_holds_the_ema_weights(tmp_path, trained, micro_model,
     assert TrainingCheckpointer(tmp_path / "best_model").all_steps() == [2]
     with pytest.raises(FileNotFoundError):
         load_best_model(tmp_path / "nothing", loaded)
+    assert not (tmp_path / "nothing").exists()  # a wrong path is not created
+
+
+def test_export_metadata_builds_the_model_before_loading(tmp_path, micro_model):
+    """The config stored with an export is enough to rebuild the model and load it, whatever
+    RNG streams the new model was built with (exports hold no RNG state)."""
+    from artifex.generative_models.core.configuration import DDPMConfig
+
+    model = micro_model(0)
+    config = model.config
+    export_best_model(tmp_path / "export", model, step=7, metadata={"config": config.to_dict()})
+    meta = best_model_metadata(tmp_path / "export")
+    assert meta["step"] == 7 and meta["ema_weights"] is False
+    rebuilt_config = DDPMConfig.from_dict(meta["config"])  # JSON gave lists, not tuples
+    assert rebuilt_config == config
+    rebuilt = type(model)(rebuilt_config, rngs=nnx.Rngs(params=5, sample=6, dropout=7))
+    load_best_model(tmp_path / "export", rebuilt)
+    assert_same(nnx.state(rebuilt, nnx.Param), nnx.state(model, nnx.Param))
+    with pytest.raises(FileNotFoundError, match="no best-model export"):
+        best_model_metadata(tmp_path / "missing")

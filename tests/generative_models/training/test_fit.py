@@ -124,6 +124,7 @@ def test_early_stopping_on_a_plateau_and_best_model(
     metadata = load_best_model(tmp_path / "best_model", loaded)
     assert metadata["epoch"] == 1 and metadata["loss"] == result.epoch_losses[0]
     assert metadata["ema_weights"] and metadata["step"] == 4
+    assert type(model.config).from_dict(metadata["config"]) == model.config  # rebuilds it
     assert_identical(flat_arrays(nnx.state(loaded, nnx.Param)), ema_at_epoch[1])
 
     # Resuming a run that stopped early trains no further.

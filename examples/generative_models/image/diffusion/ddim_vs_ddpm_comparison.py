@@ -24,8 +24,10 @@
 # real digits. Every setting is one compiled program; compile time is reported separately.
 #
 # It needs a trained model: pass `--checkpoint DIR` (an export written by
-# `artifex.generative_models.training.checkpointing.export_best_model` for the architecture
-# below), or the script trains one on MNIST for `--train-steps` steps first. `--smoke` runs
+# `artifex.generative_models.training.checkpointing.export_best_model`, such as the MNIST
+# tutorial's `outputs/diffusion_mnist/ema_model`; the model is rebuilt from the configuration
+# stored with it, or is the architecture below when none is), or the script trains one on
+# MNIST for `--train-steps` steps first. `--smoke` runs
 # a tiny model in seconds. Outputs go to `outputs/ddim_comparison_mnist/`, including
 # `analysis_report.md`. In a notebook, pass flags through `ARTIFEX_ARGS`.
 
@@ -83,7 +85,12 @@ parser.add_argument(
     default=[10, 50, 100, 1000],
     help="sampling steps compared for both samplers",
 )
-parser.add_argument("--repeats", type=int, default=1, help="timed runs after the first call")
+parser.add_argument(
+    "--repeats",
+    type=int,
+    default=1,
+    help="timed runs after the first call (0: the first call only, less its compile time)",
+)
 parser.add_argument("--smoke", action="store_true", help="tiny model, few steps: a quick check")
 parser.add_argument("--output-dir", type=Path, default=Path("outputs/ddim_comparison_mnist"))
 parser.add_argument("--seed", type=int, default=0)
@@ -99,9 +106,10 @@ print(f"JAX {jax.__version__} on {jax.default_backend()}; outputs in {output_dir
 # ## The model
 #
 # A small UNet (`--hidden-dims`, default 16 and 32 channels) on 32x32 digits with the
-# standard 1000-step cosine schedule (`--smoke`: a tiny UNet and 20 timesteps). Without a
-# checkpoint we train it here with the `DiffusionTrainer` (epsilon prediction, AdamW with
-# warm-up, EMA of the weights) and sample from the EMA weights.
+# standard 1000-step cosine schedule (`--smoke`: a tiny UNet and 20 timesteps); with
+# `--checkpoint`, the architecture stored with the export. Without a checkpoint we train it
+# here with the `DiffusionTrainer` (epsilon prediction, AdamW with warm-up, EMA of the
+# weights) and sample from the EMA weights.
 
 # %%
 if args.smoke:
@@ -117,7 +125,12 @@ else:
     step_counts, eta_steps, n_samples = tuple(args.step_counts), 50, args.n_samples
 batch_size = args.batch_size if not args.smoke else batch_size
 
-config = DDPMConfig(
+stored_config = None
+if args.checkpoint is not None:
+    from artifex.generative_models.training.checkpointing import best_model_metadata
+
+    stored_config = best_model_metadata(args.checkpoint).get("config")
+config = DDPMConfig.from_dict(stored_config) if stored_config else DDPMConfig(
     backbone=UNetBackboneConfig(
         hidden_dims=hidden_dims,
         activation="silu",
@@ -130,6 +143,7 @@ config = DDPMConfig(
     noise_schedule=NoiseScheduleConfig(schedule_type="cosine", num_timesteps=num_timesteps),
     input_shape=(32, 32, 1),
 )
+hidden_dims, num_timesteps = config.backbone.hidden_dims, config.noise_schedule.num_timesteps
 keys = jax.random.split(jax.random.key(args.seed), 4)
 model = DDPMModel(config, rngs=nnx.Rngs(params=keys[0], sample=keys[1]))
 trainer = DiffusionTrainer(
@@ -191,6 +205,14 @@ quality = load_quality_metric() if n_samples >= 100 else None
 print(
     f"{len(settings)} settings, {n_samples} images each, quality: {'FID/KID' if quality else 'n/a'}"
 )
+
+
+def show(r):
+    fid = f"{r.fid:.1f}" if r.fid is not None else "n/a"
+    line = f"  {r.setting.label:>16}: compile {r.compile_s:5.1f} s, sample {r.run_s:7.2f} s"
+    print(f"{line}, FID {fid}", flush=True)
+
+
 results = compare_samplers(
     model,
     settings,
@@ -199,12 +221,8 @@ results = compare_samplers(
     repeats=args.repeats,
     quality=quality,
     grid_dir=output_dir,
+    on_result=show,  # one line per setting as it finishes: the 1000-step ones take minutes
 )
-for r in results:
-    fid = f"{r.fid:.1f}" if r.fid is not None else "n/a"
-    print(
-        f"  {r.setting.label:>16}: compile {r.compile_s:5.1f} s, sample {r.run_s:7.2f} s, FID {fid}"
-    )
 
 # %% [markdown]
 # ## Figure and report
@@ -215,8 +233,9 @@ for r in results:
 # %%
 figure = plot_comparison(results, output_dir / "timing_quality.png")
 context = {
-    "model": f"UNet {hidden_dims}, {params / 1e6:.2f}M parameters, cosine schedule, "
-    f"{num_timesteps} timesteps, 32x32 MNIST digits",
+    "model": f"UNet {hidden_dims}, {params / 1e6:.2f}M parameters, "
+    f"{config.noise_schedule.schedule_type} schedule, {num_timesteps} timesteps, "
+    f"{config.prediction_type} prediction, 32x32 MNIST digits",
     "weights": model_source,
     "samples per setting": n_samples,
     "timed runs per setting": f"first call + {args.repeats}",

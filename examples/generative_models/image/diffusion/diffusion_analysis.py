@@ -26,8 +26,10 @@
 # 4. spherical interpolation between two starting noises, decoded with DDPM and with DDIM.
 #
 # Views 3 and 4 need a trained model: pass `--checkpoint DIR` (an export from
-# `artifex.generative_models.training.checkpointing.export_best_model` for the architecture
-# below), or the script trains one for `--train-steps` steps. `--smoke` runs a tiny model in
+# `artifex.generative_models.training.checkpointing.export_best_model`, such as the MNIST
+# tutorial's `outputs/diffusion_mnist/ema_model`; the model is rebuilt from the configuration
+# stored with it, or is the architecture below when none is), or the script trains one for
+# `--train-steps` steps. `--smoke` runs a tiny model in
 # seconds. Figures go to `outputs/diffusion_analysis/`. In a notebook, pass flags through the
 # `ARTIFEX_ARGS` environment variable.
 
@@ -125,13 +127,19 @@ for kind in ("linear", "cosine"):
 # ## 3. A trained model
 #
 # A small UNet (`--hidden-dims`, default 16 and 32 channels) on 32x32 digits, cosine
-# schedule, 1000 timesteps (`--smoke`: tiny UNet, 20 timesteps). We keep the untrained
-# initial weights to compare against.
+# schedule, 1000 timesteps (`--smoke`: tiny UNet, 20 timesteps); with `--checkpoint`, the
+# architecture stored with the export. We keep the untrained initial weights to compare
+# against.
 
 # %%
 hidden_dims, num_timesteps = ((8, 16), 20) if args.smoke else (tuple(args.hidden_dims), 1000)
 train_steps = 3 if args.smoke else args.train_steps
-config = DDPMConfig(
+stored_config = None
+if args.checkpoint is not None:
+    from artifex.generative_models.training.checkpointing import best_model_metadata
+
+    stored_config = best_model_metadata(args.checkpoint).get("config")
+config = DDPMConfig.from_dict(stored_config) if stored_config else DDPMConfig(
     backbone=UNetBackboneConfig(
         hidden_dims=hidden_dims,
         activation="silu",
@@ -144,6 +152,7 @@ config = DDPMConfig(
     noise_schedule=NoiseScheduleConfig(schedule_type="cosine", num_timesteps=num_timesteps),
     input_shape=(32, 32, 1),
 )
+hidden_dims, num_timesteps = config.backbone.hidden_dims, config.noise_schedule.num_timesteps
 keys = jax.random.split(jax.random.key(args.seed), 5)
 model = DDPMModel(config, rngs=nnx.Rngs(params=keys[0], sample=keys[1]))
 untrained = nnx.clone(model)

@@ -81,7 +81,10 @@ from artifex.generative_models.core.configuration import (
 )
 from artifex.generative_models.core.noise_schedule import create_noise_schedule
 from artifex.generative_models.models.diffusion.ddpm import DDPMModel
-from artifex.generative_models.training.checkpointing import TrainingCheckpointer
+from artifex.generative_models.training.checkpointing import (
+    TrainingCheckpointer,
+    export_best_model,
+)
 from artifex.generative_models.training.interrupt import DeferredInterrupt
 from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
@@ -112,8 +115,9 @@ for var in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
 #
 # The tutorial configuration is the `full` preset below; every value has a one-line reason.
 # On a CPU it would take days, so when JAX runs on the CPU the script switches to the `cpu`
-# preset (a smaller UNet and 1,200 steps: ~22 minutes on 2 idle cores, FID ~7 on the quality
-# metric) unless you pass `--preset full`. `--smoke` runs a tiny model for a few steps, only
+# preset (a smaller UNet and 600 steps: ~16 minutes on 2 cores, FID ~13 on the quality
+# metric; `--max-steps 1200` doubles the time for cleaner digits, FID ~7) unless you pass
+# `--preset full`. `--smoke` runs a tiny model for a few steps, only
 # to check that everything works.
 #
 # In a notebook, flags come from the `ARTIFEX_ARGS` environment variable, e.g.
@@ -174,7 +178,7 @@ FULL = dict(
 CPU = dict(
     FULL,
     epochs=None,
-    max_steps=1200,  # a fixed budget, whatever the dataset size
+    max_steps=600,  # a fixed budget, whatever the dataset size
     batch_size=64,  # on 2 cores a step of 64 took ~1.3x one of 32: twice the images
     peak_lr=2e-3,  # few steps call for a high rate; warm-up and clipping keep it stable
     warmup_steps=100,
@@ -537,10 +541,16 @@ print(f"training curve: {curve_path}")
 # ## Results
 #
 # `summary.json` records the configuration, the hardware and the measured times and loss, and
-# `losses.npy` the loss of every step, so runs can be compared.
+# `losses.npy` the loss of every step, so runs can be compared. `ema_model/` holds the EMA
+# weights with the model's configuration: `best_model_metadata` and `load_best_model` (in
+# `artifex.generative_models.training.checkpointing`) rebuild the model from it, as the
+# DDPM-vs-DDIM comparison example does with `--checkpoint outputs/diffusion_mnist/ema_model`.
 
 # %%
 # --8<-- [start:summary]
+export_dir = output_dir / "ema_model"
+export_best_model(export_dir, model, step=global_step, ema_state=trainer.ema_state,
+                  metadata={"config": config.to_dict(), "final_loss": final_loss})
 summary = dict(
     config=vars(cfg),
     date=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -557,7 +567,7 @@ summary = dict(
     sample_seconds=sample_seconds,
     quality=None if quality is None else quality.as_dict(),
     total_seconds=time.perf_counter() - START_TIME,
-    files=[str(grid_path), str(curve_path)],
+    files=[str(grid_path), str(curve_path), str(export_dir)],
 )
 (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 np.save(output_dir / "losses.npy", losses)  # per-step losses, for comparing runs
@@ -567,10 +577,11 @@ print(f"total {summary['total_seconds']:.0f} s; summary: {output_dir / 'summary.
 # %% [markdown]
 # ## Expected results
 #
-# Measured on 2 CPU cores (2026-11-22, offline 4,000-digit MNIST subset, the test suite running
-# alongside for about half the time): the `cpu` preset trained 1,200 steps in 32.7 minutes
-# (26 s of it compiling), ended at a Huber loss of 0.0097 (mean of the last 100 steps), sampled
-# 16 digits with DDIM in 13 s and scored FID 7.1 / inception score 6.9 on 250 samples, with every
-# digit class present. Most samples read as digits. The `full` preset was not run to the end (no
-# GPU was available); the documentation's tutorial page (`docs/tutorials/diffusion-mnist.md`)
-# keeps these numbers with the generated figures.
+# Measured on 2 CPU cores (2026-11-22, offline 4,000-digit MNIST subset, nothing else running):
+# the `cpu` preset trained 600 steps in 13.4 minutes (25 s of it compiling), ended at a Huber
+# loss of 0.0111 (mean of the last 100 steps), sampled 16 digits with DDIM in 12 s and scored
+# FID 13.1 / inception score 5.9 on 250 samples, with every digit class present; the whole
+# script took 16.5 minutes. About half of the samples read clearly as digits. With
+# `--max-steps 1200`: loss 0.0097, FID 7.1, inception score 6.9, most samples readable. The
+# `full` preset was not run to the end (no GPU was available); the documentation's tutorial
+# page (`docs/tutorials/diffusion-mnist.md`) keeps these numbers with the generated figures.

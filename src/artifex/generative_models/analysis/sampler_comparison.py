@@ -2,9 +2,12 @@
 
 Every setting is one compiled sampling program (``DDPMModel.sample`` caches it), so a
 setting's first call is compilation plus one run. We time that first call and then
-``repeats`` further runs, and report ``compile_s = first call - median run``. Sampling cost
-is proportional to the number of network evaluations, which equals ``steps`` for both
-samplers. Quality is optional: any callable ``images -> object with .fid (and .kid)``, e.g.
+``repeats`` further runs. ``compile_s`` is what JAX itself reports for tracing, lowering
+and compiling during the first call (``jax.monitoring`` duration events), so
+``repeats=0`` still separates compilation from sampling: useful when one run takes
+minutes. Sampling cost is proportional to the number of network evaluations, which equals
+``steps`` for both samplers. Quality is optional: any callable
+``images -> object with .fid (and .kid)``, e.g.
 ``artifex.evaluation.MNISTQualityMetric.load().score``.
 """
 
@@ -81,16 +84,23 @@ class SamplerResult:
     fid: float | None = None
     kid: float | None = None
     grid_path: str | None = None
-
-    @property
-    def run_s(self) -> float:
-        """Median sampling time once compiled."""
-        return statistics.median(self.run_times_s)
+    measured_compile_s: float | None = None
 
     @property
     def compile_s(self) -> float:
-        """First call minus a compiled run: the compilation (and tracing) time."""
-        return max(self.first_call_s - self.run_s, 0.0)
+        """Tracing + compilation in the first call: as JAX reported it when measured, else
+        the first call minus the median compiled run."""
+        if self.measured_compile_s is not None:
+            return min(self.measured_compile_s, self.first_call_s)
+        return max(self.first_call_s - statistics.median(self.run_times_s), 0.0)
+
+    @property
+    def run_s(self) -> float:
+        """Median sampling time once compiled (the first call less its compilation when
+        there were no further runs)."""
+        if self.run_times_s:
+            return statistics.median(self.run_times_s)
+        return self.first_call_s - self.compile_s
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,12 +117,32 @@ class SamplerResult:
         }
 
 
+#: JAX's duration events for turning a Python function into an executable.
+COMPILE_EVENTS = frozenset({
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",  # includes a persistent-cache lookup
+})
+_compile_seconds: list[float] = []  # appended to while a first call is being timed
+_listening = False
+
+
+def _on_duration(event: str, duration: float, **_: Any) -> None:
+    if event in COMPILE_EVENTS and _compile_seconds:
+        _compile_seconds[0] += duration
+
+
 def time_sampler(
     model, setting: SamplerSetting, n_samples: int, *, key: jax.Array, repeats: int = 2
-) -> tuple[np.ndarray, float, list[float]]:
-    """``(images, first_call_s, run_times_s)`` for one setting; every run uses ``key``."""
-    if repeats < 1:
-        raise ValueError(f"repeats={repeats!r} must be >= 1")
+) -> tuple[np.ndarray, float, list[float], float]:
+    """``(images, first_call_s, run_times_s, compile_s)`` for one setting; every run uses
+    ``key``. ``compile_s`` sums JAX's compile events during the first call."""
+    global _listening
+    if repeats < 0:
+        raise ValueError(f"repeats={repeats!r} must be >= 0")
+    if not _listening:
+        jax.monitoring.register_event_duration_secs_listener(_on_duration)
+        _listening = True
 
     def run() -> tuple[np.ndarray, float]:
         start = time.perf_counter()
@@ -122,9 +152,14 @@ def time_sampler(
         images = np.asarray(jax.block_until_ready(images))
         return images, time.perf_counter() - start
 
-    images, first = run()
+    _compile_seconds[:] = [0.0]
+    try:
+        images, first = run()
+        compile_s = _compile_seconds[0]
+    finally:
+        _compile_seconds.clear()
     run_times = [run()[1] for _ in range(repeats)]
-    return images, first, run_times
+    return images, first, run_times, compile_s
 
 
 def load_quality_metric() -> Callable[[np.ndarray], Any] | None:
@@ -148,17 +183,21 @@ def compare_samplers(
     quality: Callable[[np.ndarray], Any] | None = None,
     grid_dir: str | Path | None = None,
     grid_count: int = 16,
+    on_result: Callable[[SamplerResult], None] | None = None,
 ) -> list[SamplerResult]:
     """Time (and optionally score) every setting on ``n_samples`` images from one key.
 
     With ``grid_dir``, the first ``grid_count`` samples of each setting are saved there as
     ``samples_<slug>.png``. ``quality(images)`` must return an object with ``.fid`` and
-    ``.kid``; samples from every setting come from the same ``key``.
+    ``.kid``; samples from every setting come from the same ``key``. ``on_result`` gets each
+    result as soon as it is measured (e.g. to print progress on a long comparison).
     """
     results = []
     for setting in settings:
-        images, first, run_times = time_sampler(model, setting, n_samples, key=key, repeats=repeats)
-        result = SamplerResult(setting, n_samples, first, run_times)
+        images, first, run_times, compiled = time_sampler(
+            model, setting, n_samples, key=key, repeats=repeats
+        )
+        result = SamplerResult(setting, n_samples, first, run_times, measured_compile_s=compiled)
         if quality is not None:
             scores = quality(images)
             result.fid, result.kid = float(scores.fid), float(getattr(scores, "kid", np.nan))
@@ -166,4 +205,6 @@ def compare_samplers(
             path = Path(grid_dir) / f"samples_{setting.slug}.png"
             result.grid_path = str(save_image_grid(images[:grid_count], path, title=setting.label))
         results.append(result)
+        if on_result is not None:
+            on_result(result)
     return results

@@ -88,6 +88,11 @@ class RestoredCheckpoint:
     extra: dict[str, Any]
 
 
+def _model_state(model: nnx.Module, weights_only: bool) -> Any:
+    """All of the model's state, or all but its RNG streams."""
+    return nnx.state(model, nnx.Not(nnx.RngState)) if weights_only else nnx.state(model)
+
+
 def _manager(directory: Path, max_to_keep: int | None) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep,
@@ -138,14 +143,18 @@ class TrainingCheckpointer:
         rng_key: jax.Array | None = None,
         iterator_state: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
+        weights_only: bool = False,
     ) -> Path:
         """Write checkpoint ``step``; returns its directory.
+
+        ``weights_only`` leaves out the model's RNG streams, so that the checkpoint loads
+        into a model of the same architecture built with any set of streams.
 
         Raises:
           FloatingPointError: the model or EMA parameters hold NaN/inf (nothing is written,
             so the last good checkpoint stays the newest).
         """
-        state: dict[str, Any] = {"model": nnx.state(model)}
+        state: dict[str, Any] = {"model": _model_state(model, weights_only)}
         if optimizer is not None:
             state["optimizer"] = nnx.state(optimizer)
         if ema_state is not None:
@@ -162,6 +171,7 @@ class TrainingCheckpointer:
             "has_optimizer": optimizer is not None,
             "has_ema": ema_state is not None,
             "has_rng_key": rng_key is not None,
+            "weights_only": weights_only,
             "iterator_state": iterator_state,
             "extra": extra or {},
         }
@@ -174,6 +184,15 @@ class TrainingCheckpointer:
         )
         self._manager.wait_until_finished()
         return self.directory / str(int(step))
+
+    def metadata(self, step: int | None = None) -> dict[str, Any] | None:
+        """``{"step": ..., **extra}`` of checkpoint ``step`` (default: the newest) without
+        loading any array; ``None`` when there is no checkpoint."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            return None
+        meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        return {"step": int(meta["meta"]["step"]), **meta["meta"]["extra"]}
 
     def restore_latest(
         self,
@@ -208,7 +227,7 @@ class TrainingCheckpointer:
         meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
             "meta"
         ]
-        like: dict[str, Any] = {"model": nnx.state(model)}
+        like: dict[str, Any] = {"model": _model_state(model, meta.get("weights_only", False))}
         if meta["has_optimizer"]:
             if optimizer is None:
                 raise ValueError(f"checkpoint {step} holds optimizer state: pass the optimizer")
@@ -251,7 +270,9 @@ def export_best_model(
 ) -> Path:
     """Write the model (its EMA weights when ``ema_state`` is given) to ``directory``.
 
-    The export is one checkpoint kept alone (``max_to_keep=1``): a newer best replaces the
+    The export holds the weights without the model's RNG streams, so it loads into the same
+    architecture however its ``nnx.Rngs`` were made. It is one checkpoint kept alone
+    (``max_to_keep=1``): a newer best replaces the
     older one once it is completely written. An export of ``step`` or later steps (left by
     a run that was resumed from an earlier checkpoint) is replaced. ``metadata`` (e.g.
     ``{"epoch": 3, "loss": 0.021}``) is stored beside it and returned by
@@ -263,7 +284,7 @@ def export_best_model(
     checkpointer = TrainingCheckpointer(directory, max_to_keep=1)
     checkpointer.delete_from(step)  # a resumed run replays the export of a step it redoes
     extra = {**(metadata or {}), "ema_weights": ema_state is not None}
-    path = checkpointer.save(step, model, extra=extra)
+    path = checkpointer.save(step, model, extra=extra, weights_only=True)
     checkpointer.close()
     return path
 
@@ -274,12 +295,33 @@ def load_best_model(directory: str | os.PathLike[str], model: nnx.Module) -> dic
     Raises:
       FileNotFoundError: ``directory`` holds no export.
     """
+    if not Path(directory).is_dir():
+        raise FileNotFoundError(f"no best-model export in {directory}: not a directory")
     checkpointer = TrainingCheckpointer(directory, max_to_keep=1)
     restored = checkpointer.restore_latest(model)
     checkpointer.close()
     if restored is None:
         raise FileNotFoundError(f"no best-model export in {directory}")
     return {"step": restored.step, **restored.extra}
+
+
+def best_model_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of a :func:`export_best_model` export, read without its weights.
+
+    Lets a loader build the right model first, e.g. from a stored
+    ``DDPMConfig.to_dict()`` under ``"config"``.
+
+    Raises:
+      FileNotFoundError: ``directory`` holds no export.
+    """
+    if not Path(directory).is_dir():
+        raise FileNotFoundError(f"no best-model export in {directory}: not a directory")
+    checkpointer = TrainingCheckpointer(directory, max_to_keep=1)
+    meta = checkpointer.metadata()
+    checkpointer.close()
+    if meta is None:
+        raise FileNotFoundError(f"no best-model export in {directory}")
+    return meta
 
 
 def flat_arrays(tree: Any) -> dict[str, np.ndarray]:

@@ -326,7 +326,7 @@ class _Run:
                 self.model,
                 step=self.global_step,
                 ema_state=self.trainer.ema_state,
-                metadata={"epoch": epoch, "loss": epoch_loss},
+                metadata={"epoch": epoch, "loss": epoch_loss, **config_metadata(self.model)},
             )
         else:
             history.bad_epochs += 1
@@ -455,6 +455,13 @@ class _Run:
             output_dir=self.config.output_path,
             files=list(self.files),
         )
+
+
+def config_metadata(model: nnx.Module) -> dict[str, Any]:
+    """``{"config": model.config.to_dict()}`` when the model has such a config (a
+    ``DDPMModel`` does), so that an export can be loaded without restating the architecture."""
+    to_dict = getattr(getattr(model, "config", None), "to_dict", None)
+    return {"config": to_dict()} if callable(to_dict) else {}
 
 
 def fit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from artifex.generative_models.core.configuration import validation as v
 from artifex.generative_models.core.configuration.backbone_config import UNetBackboneConfig
@@ -93,6 +94,26 @@ class DDPMConfig:
         if not isinstance(self.clip_denoised, bool):
             v.fail(owner, "clip_denoised", self.clip_denoised, "must be True or False")
         self._check_backbone_fits(owner, shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict of every field (JSON-serialisable), e.g. to store with weights."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DDPMConfig:
+        """Inverse of :meth:`to_dict`; every value is validated as in the constructor.
+
+        Lists (as JSON stores tuples) are accepted wherever the config holds a tuple.
+        """
+        fields = dict(data)
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"{cls.__name__}.from_dict: unknown fields {unknown}")
+        if isinstance(fields.get("backbone"), dict):
+            fields["backbone"] = UNetBackboneConfig(**fields["backbone"])
+        if isinstance(fields.get("noise_schedule"), dict):
+            fields["noise_schedule"] = NoiseScheduleConfig(**fields["noise_schedule"])
+        return cls(**fields)
 
     def _check_backbone_fits(self, owner: str, shape: tuple[int, ...]) -> None:
         height, width, channels = shape
