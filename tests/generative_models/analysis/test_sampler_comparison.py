@@ -113,6 +113,7 @@ def test_compare_samplers_on_a_tiny_model(tiny_model, tmp_path):
 def test_compile_time_is_measured_without_extra_runs(tiny_model):
     """repeats=0: one call per setting; JAX's compile events split it into compile + run."""
     setting = SamplerSetting("ddim", 4, 0.0)
+    jax.clear_caches()  # another test may have compiled this very program already
     (first,) = compare_samplers(tiny_model, [setting], n_samples=3, key=jax.random.key(1),
                                 repeats=0)
     assert first.run_times_s == []
