@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None) -> None:
         ),
     )
     train_iter = make_train_iterator(
-        "mnist", batch_size=preset["batch_size"], seed=args.seed, download=False,
+        "mnist",
+        batch_size=preset["batch_size"],
+        seed=args.seed,
+        download=False,
         offline_fallback=True,
     )
     step = nnx.cached_partial(nnx.jit(trainer.train_step), model, optimizer)
@@ -129,7 +132,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         grid = ema.sample(16, scheduler="ddim", steps=100, key=jax.random.key(args.seed + 2))
         save_image_grid(
-            np.asarray(grid), args.out.with_suffix(".png"), nrow=4,
+            np.asarray(grid),
+            args.out.with_suffix(".png"),
+            nrow=4,
             title=f"step {global_step}, {train_s / 60:.1f} min of training",
         )
         record = {
@@ -142,9 +147,19 @@ def main(argv: list[str] | None = None) -> None:
             "load": common.load_average(),
         }
         payload["evaluations"].append(record)
-        rows.append([record["step"], record["train_s"], record["process_cpu_s"],
-                     record["loss_last_100"], round(result.fid, 2), round(result.kid, 3),
-                     round(result.inception_score, 2), record["eval_s"], record["load"][0]])
+        rows.append(
+            [
+                record["step"],
+                record["train_s"],
+                record["process_cpu_s"],
+                record["loss_last_100"],
+                round(result.fid, 2),
+                round(result.kid, 3),
+                round(result.inception_score, 2),
+                record["eval_s"],
+                record["load"][0],
+            ]
+        )
         print(common.format_table(headers, rows[-1:]), flush=True)
         common.write_json(args.out, payload)
         return record
@@ -180,8 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     path = common.write_json(args.out, payload)
     print()
     print(common.format_table(headers, rows))
-    print(f"\ntarget FID <= {args.target_fid}: "
-          + (f"reached at step {reached}" if reached else "not reached"))
+    print(
+        f"\ntarget FID <= {args.target_fid}: "
+        + (f"reached at step {reached}" if reached else "not reached")
+    )
     print(f"wrote {path}")
 
 

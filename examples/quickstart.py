@@ -34,5 +34,7 @@ for step, batch in zip(range(200), batches, strict=False):
     trainer.update_ema(model)
 samples = trainer.ema_model(model).sample(16, scheduler="ddim", steps=50)  # (16, 32, 32, 1)
 # --8<-- [end:example]
-print(f"loss after {step + 1} steps: {float(loss):.4f}; samples {samples.shape}, "
-      f"range [{float(samples.min()):.2f}, {float(samples.max()):.2f}]")
+print(
+    f"loss after {step + 1} steps: {float(loss):.4f}; samples {samples.shape}, "
+    f"range [{float(samples.min()):.2f}, {float(samples.max()):.2f}]"
+)

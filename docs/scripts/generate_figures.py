@@ -57,10 +57,19 @@ def plot_schedules(out_dir: Path) -> Path:
         axes[2].plot(t, np.log(ab / (1.0 - ab)), color=line.get_color(), label=kind)
         below = first_step_below(ab, 0.01)
         axes[1].axvline(below, color=line.get_color(), linestyle=":", linewidth=1)
-        axes[1].annotate(f"{kind}: < 0.01 from t={below}", (below, 0.5), rotation=90,
-                         fontsize=8, ha="right", va="center", color=line.get_color())
-        print(f"{kind}: alpha_bar < 0.01 from t={below}, "
-              f"alpha_bar[{NUM_TIMESTEPS // 2 - 1}]={ab[NUM_TIMESTEPS // 2 - 1]:.3f}")
+        axes[1].annotate(
+            f"{kind}: < 0.01 from t={below}",
+            (below, 0.5),
+            rotation=90,
+            fontsize=8,
+            ha="right",
+            va="center",
+            color=line.get_color(),
+        )
+        print(
+            f"{kind}: alpha_bar < 0.01 from t={below}, "
+            f"alpha_bar[{NUM_TIMESTEPS // 2 - 1}]={ab[NUM_TIMESTEPS // 2 - 1]:.3f}"
+        )
     axes[0].set(title="beta_t", yscale="log", xlabel="timestep t")
     axes[1].set(title="alpha-bar_t (signal variance left)", xlabel="timestep t")
     axes[2].set(title="log SNR", xlabel="timestep t")
@@ -86,8 +95,9 @@ def plot_forward(out_dir: Path, seed: int = 0) -> Path:
     digits = np.asarray(preprocess_images(dataset.images[rows], 32))
     timesteps = [0, 100, 250, 500, 750, 900, 999]
     noise = np.asarray(jax.random.normal(jax.random.key(seed), digits.shape))
-    fig, axes = plt.subplots(2 * len(digits), len(timesteps),
-                             figsize=(1.3 * len(timesteps), 1.35 * 2 * len(digits)))
+    fig, axes = plt.subplots(
+        2 * len(digits), len(timesteps), figsize=(1.3 * len(timesteps), 1.35 * 2 * len(digits))
+    )
     for row_block, kind in enumerate(SCHEDULES):
         s = schedule(kind)
         for d, digit in enumerate(digits):
@@ -119,8 +129,10 @@ def run_tutorial(output_dir: Path, *flags: str) -> Path:
 
 
 def hardware(summary: dict) -> str:
-    return (f"{summary['date'][:10]}, {summary['cpu_count']} CPU cores ({summary['device']}), "
-            f"{summary['platform']}")
+    return (
+        f"{summary['date'][:10]}, {summary['cpu_count']} CPU cores ({summary['device']}), "
+        f"{summary['platform']}"
+    )
 
 
 def results_table(summary: dict, losses_tail: tuple[float, float] | None) -> str:
@@ -128,33 +140,48 @@ def results_table(summary: dict, losses_tail: tuple[float, float] | None) -> str
     cfg = summary["config"]
     rows = [
         ("Measured on", hardware(summary)),
-        ("Preset", f"`{cfg['preset']}`: UNet {tuple(cfg['hidden_dims'])}, "
-                   f"{cfg['num_res_blocks']} res block(s), attention at "
-                   f"{tuple(cfg['attention_resolutions'])}, batch {cfg['batch_size']}, "
-                   f"peak LR {cfg['peak_lr']:g}, predicts "
-                   f"{cfg.get('prediction_type', 'epsilon')}, "
-                   f"{cfg.get('loss_weighting', 'uniform')} weighting"),
+        (
+            "Preset",
+            f"`{cfg['preset']}`: UNet {tuple(cfg['hidden_dims'])}, "
+            f"{cfg['num_res_blocks']} res block(s), attention at "
+            f"{tuple(cfg['attention_resolutions'])}, batch {cfg['batch_size']}, "
+            f"peak LR {cfg['peak_lr']:g}, predicts "
+            f"{cfg.get('prediction_type', 'epsilon')}, "
+            f"{cfg.get('loss_weighting', 'uniform')} weighting",
+        ),
         ("Data", f"{cfg['dataset']}, {summary['train_examples']:,} training images"),
         ("Training steps", f"{summary['steps']:,}"),
         ("Final loss (mean of last 100 steps)", f"{summary['final_loss']:.4f} ({cfg['loss']})"),
     ]
     if losses_tail is not None:
-        rows.append(("Per-step loss, last 100 steps (5th-95th percentile)",
-                     f"{losses_tail[0]:.4f} - {losses_tail[1]:.4f}"))
+        rows.append(
+            (
+                "Per-step loss, last 100 steps (5th-95th percentile)",
+                f"{losses_tail[0]:.4f} - {losses_tail[1]:.4f}",
+            )
+        )
     rows += [
         ("First step (compilation)", f"{summary['compile_seconds']:.0f} s"),
         ("Training", f"{summary['train_seconds'] / 60:.1f} min"),
-        ("Sampling 16 images", f"{summary['sample_seconds']:.0f} s "
-                               f"({cfg['sampler'].upper()}, {cfg['sampling_steps']} steps)"),
+        (
+            "Sampling 16 images",
+            f"{summary['sample_seconds']:.0f} s "
+            f"({cfg['sampler'].upper()}, {cfg['sampling_steps']} steps)",
+        ),
         ("Whole script, wall time", f"{summary['total_seconds'] / 60:.1f} min"),
     ]
     quality = summary.get("quality")
     if quality:  # the sample-quality metric of artifex.evaluation
-        rows.insert(-3, ("Sample quality (EMA weights)",
-                         f"FID {quality['fid']:.1f}, KID {quality['kid']:.3f} ± "
-                         f"{quality['kid_se']:.3f}, IS {quality['inception_score']:.2f} "
-                         f"({quality['num_samples']} samples; real held-out digits score FID 0.8 "
-                         "with 1,000 samples, 3.8 with 100, and IS 9.6)"))
+        rows.insert(
+            -3,
+            (
+                "Sample quality (EMA weights)",
+                f"FID {quality['fid']:.1f}, KID {quality['kid']:.3f} ± "
+                f"{quality['kid_se']:.3f}, IS {quality['inception_score']:.2f} "
+                f"({quality['num_samples']} samples; real held-out digits score FID 0.8 "
+                "with 1,000 samples, 3.8 with 100, and IS 9.6)",
+            ),
+        )
     if "load_average" in summary:  # > 0 means other processes competed for the cores
         load = ", ".join(f"{x:.1f}" for x in summary["load_average"])
         rows.append(("Load average at the end (1, 5, 15 min)", load))
@@ -184,8 +211,9 @@ def main() -> None:
     parts = ["schedules", "forward", "tutorial"]
     parser.add_argument("--only", nargs="+", choices=parts, default=parts)
     parser.add_argument("--out-dir", type=Path, default=ASSETS)
-    parser.add_argument("--tutorial-run", type=Path,
-                        help="output directory of an existing CPU-preset run to use")
+    parser.add_argument(
+        "--tutorial-run", type=Path, help="output directory of an existing CPU-preset run to use"
+    )
     args = parser.parse_args()
     plt.switch_backend("Agg")
     if "schedules" in args.only:

@@ -1,7 +1,11 @@
-"""artifex: diffusion models in JAX / Flax NNX.
+"""artifex: generative models in JAX / Flax NNX.
 
-Importing the top-level package is cheap: submodules load on use, and the data
-layer (TensorFlow, DataRax) loads only when data is actually requested.
+Importing the top-level package is cheap: submodules load on use, and the data layer
+(TFDS, DataRax) loads only when data is actually requested.
 """
 
-__version__ = "0.1.0"
+from artifex._logging import configure as _configure_logging
+
+__version__ = "0.2.0"
+
+_configure_logging()

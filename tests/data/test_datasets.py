@@ -23,7 +23,7 @@ def test_default_data_dir_follows_tfds_data_dir(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_loads_mnist_from_tfds_data_dir(offline_mnist_dir: Path, offline_mnist_train) -> None:
-    test = load_image_dataset("mnist", "test")  # data_dir from TFDS_DATA_DIR
+    test = load_image_dataset("mnist", "test", config="offline_5k")  # data_dir: TFDS_DATA_DIR
     assert test.data_dir == offline_mnist_dir and test.offline_subset
     train = offline_mnist_train
     assert train.images.shape == (4000, 28, 28, 1) and train.images.dtype == np.uint8
@@ -31,7 +31,9 @@ def test_loads_mnist_from_tfds_data_dir(offline_mnist_dir: Path, offline_mnist_t
     assert train.labels.dtype == np.int32 and train.num_classes == 10
     np.testing.assert_array_equal(np.bincount(train.labels), [400] * 10)
     assert len(train) == 4000 and train.image_shape == (28, 28, 1)
-    part = load_image_dataset("mnist", "test[:100]", data_dir=offline_mnist_dir)
+    part = load_image_dataset(
+        "mnist", "test[:100]", data_dir=offline_mnist_dir, config="offline_5k"
+    )
     np.testing.assert_array_equal(part.images, test.images[:100])
 
 
@@ -46,6 +48,11 @@ def test_missing_dataset_fails_fast_with_guidance(tmp_path: Path, name: str) -> 
     assert "download=True" in message and "TFDS_DATA_DIR" in message
     assert ("load_mnist_or_offline" in message) == (name == "mnist")
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing downloaded
+
+
+def test_unsupported_dataset_names_the_supported_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'imagenet2012' is not supported; choose one of 'mnist'"):
+        load_image_dataset("imagenet2012", data_dir=tmp_path)
 
 
 def test_download_offline_fails_fast_without_calling_tfds_download(

@@ -19,11 +19,17 @@ from artifex.data.download import download_hosts, socket_timeout, unreachable_ho
         ("cifar10", "www.cs.toronto.edu"),
     ],
 )
-def test_hosts_come_from_the_stock_builders(tmp_path: Path, name: str, host: str) -> None:
-    import tensorflow_datasets as tfds
+def test_hosts_come_from_the_builders(tmp_path: Path, name: str, host: str) -> None:
+    from artifex.data.datasets import builder_class
 
-    hosts = download_hosts(tfds.builder(name, data_dir=str(tmp_path)))
+    hosts = download_hosts(builder_class(name)(data_dir=str(tmp_path)))
     assert [h for h, _ in hosts] == [host]
+
+
+def test_the_shipped_digits_need_no_host(tmp_path: Path) -> None:
+    from artifex.data.tfds_builders import Mnist
+
+    assert download_hosts(Mnist(data_dir=str(tmp_path), config="offline_5k")) == []
 
 
 def test_refused_local_port_is_reported_quickly() -> None:

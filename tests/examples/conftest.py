@@ -21,6 +21,7 @@ TUTORIAL_SCRIPT = (
 def run_dry(*argv: str) -> dict[str, str]:
     """The configuration the tutorial prints for ``argv`` plus ``--dry-run`` (in-process)."""
     import ipykernel  # noqa: F401 - imported but not running a kernel: still a script
+
     stdout = io.StringIO()
     with (
         pytest.MonkeyPatch.context() as patch,

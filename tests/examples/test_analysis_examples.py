@@ -43,9 +43,7 @@ def test_notebook_matches_script(name):
     )
 
 
-def smoke(
-    script: Path, out: Path, env: dict[str, str], *flags: str
-) -> subprocess.CompletedProcess:
+def smoke(script: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, str(script), "--smoke", "--output-dir", str(out), *flags],
         env=env,

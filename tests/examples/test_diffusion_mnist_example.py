@@ -76,8 +76,22 @@ def test_full_preset_is_the_tutorial_configuration(resolved_config):
 
 def test_experiment_flags_change_the_configuration(resolved_config):
     config = resolved_config(
-        "--preset", "full", "--model", "large", "--schedule", "linear", "--loss", "mse",
-        "--sampler", "ddpm", "--dataset", "fashion_mnist", "--epochs", "3", "--seed", "7",
+        "--preset",
+        "full",
+        "--model",
+        "large",
+        "--schedule",
+        "linear",
+        "--loss",
+        "mse",
+        "--sampler",
+        "ddpm",
+        "--dataset",
+        "fashion_mnist",
+        "--epochs",
+        "3",
+        "--seed",
+        "7",
     )
     assert config["hidden_dims"] == "(128, 256, 512)"
     assert config["attention_resolutions"] == "(8, 16)"
@@ -150,7 +164,11 @@ def test_script_smoke_run(smoke_env, tmp_path):
     output_dir = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(output_dir)],
-        cwd=tmp_path, env=smoke_env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=smoke_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "backend: cpu" in result.stdout
@@ -171,7 +189,9 @@ def test_notebook_smoke_run(smoke_env, tmp_path):
         for name, value in env.items():
             patch.setenv(name, value)
         nbclient.NotebookClient(
-            notebook, timeout=300, kernel_name="python3",
+            notebook,
+            timeout=300,
+            kernel_name="python3",
             resources={"metadata": {"path": str(tmp_path)}},
         ).execute()
     text = []

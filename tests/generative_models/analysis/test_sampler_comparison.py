@@ -114,14 +114,16 @@ def test_compile_time_is_measured_without_extra_runs(tiny_model):
     """repeats=0: one call per setting; JAX's compile events split it into compile + run."""
     setting = SamplerSetting("ddim", 4, 0.0)
     jax.clear_caches()  # another test may have compiled this very program already
-    (first,) = compare_samplers(tiny_model, [setting], n_samples=3, key=jax.random.key(1),
-                                repeats=0)
+    (first,) = compare_samplers(
+        tiny_model, [setting], n_samples=3, key=jax.random.key(1), repeats=0
+    )
     assert first.run_times_s == []
     assert 0 < first.compile_s < first.first_call_s  # a fresh shape: it had to compile
     assert first.run_s == pytest.approx(first.first_call_s - first.compile_s)
     # The same program again is cached: (almost) nothing to compile.
-    (again,) = compare_samplers(tiny_model, [setting], n_samples=3, key=jax.random.key(1),
-                                repeats=1)
+    (again,) = compare_samplers(
+        tiny_model, [setting], n_samples=3, key=jax.random.key(1), repeats=1
+    )
     assert again.compile_s < 0.1 * first.compile_s
     with pytest.raises(ValueError, match="repeats=-1"):
         compare_samplers(tiny_model, [setting], n_samples=3, key=jax.random.key(1), repeats=-1)

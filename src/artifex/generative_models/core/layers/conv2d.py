@@ -94,8 +94,11 @@ def conv2d(
     """
     del dimension_numbers, precision, unused  # nnx.Conv's NHWC/HWIO numbers for 2-D inputs
     strides = tuple(int(s) for s in window_strides)
-    if inputs.ndim != 4 or feature_group_count != 1 or strides != (1, 1) or any(
-        d not in (None, 1) and tuple(d) != (1, 1) for d in (lhs_dilation, rhs_dilation)
+    if (
+        inputs.ndim != 4
+        or feature_group_count != 1
+        or strides != (1, 1)
+        or any(d not in (None, 1) and tuple(d) != (1, 1) for d in (lhs_dilation, rhs_dilation))
     ):
         raise ValueError(
             "conv2d supports 2-D NHWC convolutions with stride 1, no dilation, no groups"
@@ -120,7 +123,13 @@ def conv(
     Strided convolutions keep XLA's own gradient, which is already fast for them.
     """
     return nnx.Conv(
-        in_features, out_features, kernel_size, strides=strides, padding=padding,
-        kernel_init=lecun_normal, bias_init=zeros,
-        conv_general_dilated=conv2d if strides == 1 else lax.conv_general_dilated, rngs=rngs,
+        in_features,
+        out_features,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        kernel_init=lecun_normal,
+        bias_init=zeros,
+        conv_general_dilated=conv2d if strides == 1 else lax.conv_general_dilated,
+        rngs=rngs,
     )

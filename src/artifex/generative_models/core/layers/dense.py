@@ -9,5 +9,6 @@ from artifex.generative_models.core.layers.initializers import lecun_normal, zer
 
 def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.Linear:
     """``nnx.Linear`` with host-side initialisation (see ``initializers``)."""
-    return nnx.Linear(in_features, out_features, kernel_init=lecun_normal, bias_init=zeros,
-                      rngs=rngs)
+    return nnx.Linear(
+        in_features, out_features, kernel_init=lecun_normal, bias_init=zeros, rngs=rngs
+    )

@@ -11,5 +11,11 @@ from artifex.generative_models.core.layers.initializers import ones, zeros
 
 def group_norm(channels: int, *, rngs: nnx.Rngs) -> nnx.GroupNorm:
     """GroupNorm with 32 groups, or the largest count dividing ``channels`` below that."""
-    return nnx.GroupNorm(channels, num_groups=math.gcd(32, channels), epsilon=1e-5,
-                         scale_init=ones, bias_init=zeros, rngs=rngs)
+    return nnx.GroupNorm(
+        channels,
+        num_groups=math.gcd(32, channels),
+        epsilon=1e-5,
+        scale_init=ones,
+        bias_init=zeros,
+        rngs=rngs,
+    )

@@ -13,8 +13,7 @@ class Downsample(nnx.Module):
     """3x3 convolution with stride 2 (padding 1): ``(H, W) -> (H/2, W/2)``."""
 
     def __init__(self, channels: int, *, rngs: nnx.Rngs):
-        self.conv = conv(channels, channels, (3, 3), strides=2, padding=((1, 1), (1, 1)),
-                             rngs=rngs)
+        self.conv = conv(channels, channels, (3, 3), strides=2, padding=((1, 1), (1, 1)), rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.conv(x)

@@ -77,8 +77,13 @@ class UNet(nnx.Module):
                 ch = out
                 skips.append(ch)
             last = i == len(dims) - 1
-            down.append(UNetLevel(blocks, attn(ch, size, config.num_res_blocks),
-                                  None if last else Downsample(ch, rngs=rngs)))
+            down.append(
+                UNetLevel(
+                    blocks,
+                    attn(ch, size, config.num_res_blocks),
+                    None if last else Downsample(ch, rngs=rngs),
+                )
+            )
             if not last:
                 skips.append(ch)
                 size //= 2
@@ -95,8 +100,13 @@ class UNet(nnx.Module):
             for _ in range(config.num_res_blocks + 1):
                 blocks.append(res(ch + skips.pop(), dims[i]))
                 ch = dims[i]
-            up.append(UNetLevel(blocks, attn(ch, size, config.num_res_blocks + 1),
-                                Upsample(ch, rngs=rngs) if i > 0 else None))
+            up.append(
+                UNetLevel(
+                    blocks,
+                    attn(ch, size, config.num_res_blocks + 1),
+                    Upsample(ch, rngs=rngs) if i > 0 else None,
+                )
+            )
             if i > 0:
                 size *= 2
         self.up = nnx.List(up)

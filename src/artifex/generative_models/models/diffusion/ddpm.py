@@ -87,8 +87,10 @@ class DDPMModel(nnx.Module):
         if not eta >= 0.0:
             raise ValueError(f"eta={eta!r} must be >= 0 (0 = deterministic DDIM, 1 = DDPM noise)")
         if steps is None:
-            steps = self.config.noise_schedule.num_timesteps if scheduler == "ddpm" else min(
-                DEFAULT_DDIM_STEPS, self.config.noise_schedule.num_timesteps
+            steps = (
+                self.config.noise_schedule.num_timesteps
+                if scheduler == "ddpm"
+                else min(DEFAULT_DDIM_STEPS, self.config.noise_schedule.num_timesteps)
             )
         sampling_timesteps(self.config.noise_schedule.num_timesteps, steps)  # validates steps
         if key is None:
@@ -97,8 +99,14 @@ class DDPMModel(nnx.Module):
         if initial_noise is not None:
             initial_noise = jnp.asarray(initial_noise, jnp.float32)
         return _compiled_sample(
-            graphdef, state, key, jnp.float32(eta), initial_noise, shape=shape,
-            scheduler=scheduler, steps=int(steps),
+            graphdef,
+            state,
+            key,
+            jnp.float32(eta),
+            initial_noise,
+            shape=shape,
+            scheduler=scheduler,
+            steps=int(steps),
         )
 
     def _resolve_shape(self, n_samples_or_shape, initial_noise) -> tuple[int, ...]:

@@ -65,12 +65,12 @@ class DiffusionTrainingConfig:
             v.check_choice(owner, "prediction_type", self.prediction_type, PREDICTION_TYPES)
         v.check_choice(owner, "timestep_sampling", self.timestep_sampling, TIMESTEP_SAMPLINGS)
         v.check_float(owner, "logit_normal_mean", self.logit_normal_mean)
-        v.check_float(owner, "logit_normal_std", self.logit_normal_std, low=0.0,
-                      low_inclusive=False)
+        v.check_float(
+            owner, "logit_normal_std", self.logit_normal_std, low=0.0, low_inclusive=False
+        )
         v.check_choice(owner, "loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
         v.check_float(owner, "min_snr_gamma", self.min_snr_gamma, low=0.0, low_inclusive=False)
-        v.check_float(owner, "ema_decay", self.ema_decay, low=0.0, high=1.0,
-                      high_inclusive=False)
+        v.check_float(owner, "ema_decay", self.ema_decay, low=0.0, high=1.0, high_inclusive=False)
         v.check_int(owner, "ema_update_every", self.ema_update_every, minimum=1)
         if self.microbatch_size is not None:
             v.check_int(owner, "microbatch_size", self.microbatch_size, minimum=1)
@@ -139,7 +139,11 @@ class DiffusionTrainer:
         return t, jax.random.normal(noise_key, x0.shape, x0.dtype), dropout_key
 
     def _weighted_loss_sum(
-        self, model: nnx.Module, x0: jax.Array, t: jax.Array, noise: jax.Array,
+        self,
+        model: nnx.Module,
+        x0: jax.Array,
+        t: jax.Array,
+        noise: jax.Array,
         dropout_key: jax.Array,
     ) -> jax.Array:
         """Sum over the examples of ``weight(t) * mean-over-pixels loss``."""
@@ -149,7 +153,9 @@ class DiffusionTrainer:
         signal, sigma = schedule.scales(t, x0)
         target = prediction_target(prediction_type, x0, noise, signal, sigma)
         weights = loss_weight(
-            schedule.snr(t), prediction_type, self.config.loss_weighting,
+            schedule.snr(t),
+            prediction_type,
+            self.config.loss_weighting,
             self.config.min_snr_gamma,
         )
         prediction = model(x_t, t, dropout_key=dropout_key)
@@ -174,6 +180,7 @@ class DiffusionTrainer:
         batch_size = x0.shape[0]
         chunks = self._microbatch_count(batch_size)
         if chunks == 1:
+
             def loss_fn(m):
                 return self.loss(m, x0, key)[0]
 

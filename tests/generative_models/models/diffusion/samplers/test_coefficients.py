@@ -39,7 +39,6 @@ def test_full_chain_coefficients_are_the_schedule_posterior():
     order = np.arange(99, -1, -1)
     np.testing.assert_allclose(c.coef_x0, sched.posterior_mean_coef1[order], rtol=1e-5)
     np.testing.assert_allclose(c.coef_xt, sched.posterior_mean_coef2[order], rtol=1e-5)
-    np.testing.assert_allclose(c.variance, sched.posterior_variance[order], rtol=1e-5,
-                               atol=1e-12)
+    np.testing.assert_allclose(c.variance, sched.posterior_variance[order], rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(c.signal**2 + c.sigma**2, 1.0, rtol=1e-6)
     assert float(c.alpha_bar_s[-1]) == 1.0

@@ -44,8 +44,17 @@ def oracle(prediction_type: str):
 def sample(key, eta, *, scheduler, steps, prediction_type, clip=False):
     k1, k2 = jax.random.split(key)
     x_start = jax.random.normal(k1, (20_000, 1))
-    return run_sampler(oracle(prediction_type), SCHED, x_start, k2, scheduler=scheduler,
-                       steps=steps, eta=eta, prediction_type=prediction_type, clip_denoised=clip)
+    return run_sampler(
+        oracle(prediction_type),
+        SCHED,
+        x_start,
+        k2,
+        scheduler=scheduler,
+        steps=steps,
+        eta=eta,
+        prediction_type=prediction_type,
+        clip_denoised=clip,
+    )
 
 
 def reference_moments(scheduler: str, steps: int, eta: float) -> tuple[float, float]:
@@ -85,8 +94,15 @@ def reference_moments(scheduler: str, steps: int, eta: float) -> tuple[float, fl
     ],
 )
 def test_recovers_gaussian_data(scheduler, steps, eta, prediction_type):
-    x = np.asarray(sample(jax.random.key(0), eta, scheduler=scheduler, steps=steps,
-                          prediction_type=prediction_type))
+    x = np.asarray(
+        sample(
+            jax.random.key(0),
+            eta,
+            scheduler=scheduler,
+            steps=steps,
+            prediction_type=prediction_type,
+        )
+    )
     mean, std = reference_moments(scheduler, steps, eta)
     assert x.mean() == pytest.approx(mean, abs=4 * std / np.sqrt(x.size))
     assert x.std() == pytest.approx(std, rel=0.03)
@@ -105,8 +121,17 @@ def test_ddim_eta0_is_deterministic_given_the_start():
     # same start noise (first half of the key), different per-step keys:
     k_start = jax.random.split(jax.random.key(0))[0]
     x_start = jax.random.normal(k_start, (20_000, 1))
-    b = run_sampler(oracle("epsilon"), SCHED, x_start, jax.random.key(123), scheduler="ddim",
-                    steps=20, eta=0.0, prediction_type="epsilon", clip_denoised=False)
+    b = run_sampler(
+        oracle("epsilon"),
+        SCHED,
+        x_start,
+        jax.random.key(123),
+        scheduler="ddim",
+        steps=20,
+        eta=0.0,
+        prediction_type="epsilon",
+        clip_denoised=False,
+    )
     np.testing.assert_allclose(a, b, atol=1e-5)
     c = sample(jax.random.key(0), 1.0, **kwargs)
     assert not np.allclose(a, c, atol=1e-3)
@@ -120,9 +145,27 @@ def test_clipping_keeps_ddim_consistent():
 
     x_start = jax.random.normal(jax.random.key(0), (64, 1))
     for scheduler in ("ddim", "ddpm"):
-        x = run_sampler(far_out, SCHED, x_start, jax.random.key(1), scheduler=scheduler,
-                        steps=10, eta=0.0, prediction_type="x_start", clip_denoised=True)
+        x = run_sampler(
+            far_out,
+            SCHED,
+            x_start,
+            jax.random.key(1),
+            scheduler=scheduler,
+            steps=10,
+            eta=0.0,
+            prediction_type="x_start",
+            clip_denoised=True,
+        )
         np.testing.assert_allclose(x, 1.0, atol=1e-5)
-        y = run_sampler(far_out, SCHED, x_start, jax.random.key(1), scheduler=scheduler,
-                        steps=10, eta=0.0, prediction_type="x_start", clip_denoised=False)
+        y = run_sampler(
+            far_out,
+            SCHED,
+            x_start,
+            jax.random.key(1),
+            scheduler=scheduler,
+            steps=10,
+            eta=0.0,
+            prediction_type="x_start",
+            clip_denoised=False,
+        )
         np.testing.assert_allclose(y, 5.0, atol=1e-4)

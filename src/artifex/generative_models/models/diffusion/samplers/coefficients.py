@@ -28,8 +28,10 @@ def sampling_timesteps(num_timesteps: int, steps: int) -> np.ndarray:
 
     ``steps == T`` visits every timestep; fewer steps skip evenly (both end at ``t = 0``).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or not (
-        1 <= steps <= num_timesteps
+    if (
+        isinstance(steps, bool)
+        or not isinstance(steps, int | np.integer)
+        or not (1 <= steps <= num_timesteps)
     ):
         raise ValueError(
             f"steps={steps!r} must be an integer in [1, {num_timesteps}] (num_timesteps)"
