@@ -74,3 +74,8 @@ def test_download_offline_fails_fast_without_calling_tfds_download(
     with pytest.raises(DatasetNotPreparedError, match="cannot reach storage.googleapis.com:443"):
         load_image_dataset("mnist", data_dir=tmp_path, download=True)
     assert time.perf_counter() - start < 5.0
+
+
+def test_fashion_mnist_offline_says_there_is_no_offline_copy(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotPreparedError, match="Fashion-MNIST has no offline copy"):
+        load_image_dataset("fashion_mnist", data_dir=tmp_path)

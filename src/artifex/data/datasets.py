@@ -89,6 +89,11 @@ def not_prepared_message(name: str, data_dir: Path, version_dir: str) -> str:
         f"load_image_dataset('{name}', data_dir='{data_dir}', download=True)\"",
         "- If it is prepared elsewhere, pass data_dir= or set TFDS_DATA_DIR.",
     ]
+    if name == "fashion_mnist":
+        lines.append(
+            "- Fashion-MNIST has no offline copy (no package ships a real subset of it); "
+            "offline, train on mnist instead."
+        )
     if name == "mnist":
         lines.append(
             "- Offline: artifex.data.load_mnist_or_offline() uses the 5,000 real MNIST digits "

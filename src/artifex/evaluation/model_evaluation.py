@@ -45,7 +45,9 @@ def evaluate_model(
       metric: the loaded metric, e.g. ``MNISTQualityMetric.load()``.
       num_samples: images to generate, at least ``metric.min_samples``.
       key: PRNG key of the sampling noise.
-      scheduler, steps, eta: passed to ``model.sample`` (``eta`` only for ``"ddim"``).
+      scheduler: the sampler, passed to ``model.sample`` (``"ddim"`` or ``"ddpm"``).
+      steps: sampling steps, passed to ``model.sample``.
+      eta: DDIM's noise scale, passed to ``model.sample`` (only for ``"ddim"``).
       batch_size: images per sampling call (bounds memory).
 
     Raises:

@@ -169,9 +169,9 @@ if args.dry_run:
 try:
     dataset = load_image_dataset("cifar10", "train", download=not args.smoke)
     images, labels = dataset.images, dataset.labels
-except DatasetNotPreparedError:
+except DatasetNotPreparedError as error:
     if not args.smoke:
-        raise
+        raise SystemExit(f"error: {error}") from None
     print("SYNTHETIC DATA: CIFAR-10 is not prepared; --smoke uses 64 random colour blobs")
     grid = np.linspace(-1.0, 1.0, 32)
     yy, xx = np.meshgrid(grid, grid, indexing="ij")

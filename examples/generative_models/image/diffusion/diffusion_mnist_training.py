@@ -72,7 +72,7 @@ import optax
 from flax import nnx
 from tqdm import tqdm
 
-from artifex.data import make_train_iterator
+from artifex.data import DatasetNotPreparedError, make_train_iterator
 from artifex.evaluation import MNISTQualityMetric, evaluate_model
 from artifex.generative_models.core.configuration import (
     DDPMConfig,
@@ -274,13 +274,16 @@ print(f"outputs go to {output_dir}")
 
 # %%
 # --8<-- [start:data]
-train_iter = make_train_iterator(
-    cfg.dataset,
-    batch_size=cfg.batch_size,
-    seed=cfg.seed,
-    download=True,
-    offline_fallback=cfg.dataset == "mnist",
-)
+try:
+    train_iter = make_train_iterator(
+        cfg.dataset,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        download=True,
+        offline_fallback=cfg.dataset == "mnist",
+    )
+except DatasetNotPreparedError as error:  # e.g. Fashion-MNIST with no network
+    raise SystemExit(f"error: {error}") from None
 start_state = train_iter.get_state()
 batch = next(train_iter)
 train_iter.set_state(start_state)
