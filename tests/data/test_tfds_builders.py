@@ -118,3 +118,11 @@ def test_downloads_are_checked_against_tfds_recorded_checksums(name: str, count:
     urls = [url for url in infos if url.startswith(builder.URL)]
     assert len(urls) == count
     assert all(infos[url].size > 0 and len(infos[url].checksum) == 64 for url in urls)
+
+
+def test_every_supported_name_has_a_builder() -> None:
+    from artifex.data.datasets import SUPPORTED_DATASETS
+    from artifex.data.tfds_builders import BUILDERS
+
+    assert tuple(BUILDERS) == SUPPORTED_DATASETS
+    assert all(BUILDERS[name].name == name for name in BUILDERS)

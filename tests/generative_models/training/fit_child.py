@@ -3,7 +3,8 @@
 ``python fit_child.py OUT [--kill-at N | --interrupt-at N]``: trains the one-level TINY
 model for 3 epochs of 4 batches, checkpointing every 3 steps, and writes the final model,
 optimizer and EMA arrays to ``OUT/final.npz``. ``--kill-at N`` sends itself SIGKILL right
-after step N (no chance to clean up); ``--interrupt-at N`` sends itself SIGINT.
+after step N (no chance to clean up); ``--interrupt-at N`` sends itself SIGINT,
+``--terminate-at N`` SIGTERM.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("out", type=Path)
 parser.add_argument("--kill-at", type=int)
 parser.add_argument("--interrupt-at", type=int)
+parser.add_argument("--terminate-at", type=int)
 args = parser.parse_args()
 
 backbone = UNetBackboneConfig(
@@ -65,6 +67,8 @@ def on_step(step: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if step == args.interrupt_at:
         os.kill(os.getpid(), signal.SIGINT)
+    if step == args.terminate_at:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 fit_config = FitConfig(

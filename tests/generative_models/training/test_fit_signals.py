@@ -78,10 +78,26 @@ def test_sigint_saves_a_checkpoint_then_resumes_exactly(tmp_path, child_env, uni
     interrupted = run_child(tmp_path, child_env, "--interrupt-at", "7")
     assert interrupted.returncode != 0
     assert "KeyboardInterrupt" in interrupted.stderr
-    assert "[artifex] interrupted: checkpoint of step 7 saved" in interrupted.stderr
+    assert "[artifex] interrupted (SIGINT): checkpoint of step 7 saved" in interrupted.stderr
     assert TrainingCheckpointer(tmp_path / "checkpoints").all_steps() == [3, 6, 7]
 
     resumed = run_child(tmp_path, child_env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "done at step 12, resumed from 7" in resumed.stdout
+    assert_identical(final_arrays(tmp_path), uninterrupted)
+
+
+def test_sigterm_saves_a_checkpoint_exits_143_then_resumes_exactly(
+    tmp_path, child_env, uninterrupted
+):
+    """What SLURM and Kubernetes send before pre-emption: finish the step, save, exit."""
+    terminated = run_child(tmp_path, child_env, "--terminate-at", "5")
+    assert terminated.returncode == 143, terminated.stderr[-3000:]
+    assert "Traceback" not in terminated.stderr
+    assert "[artifex] interrupted (SIGTERM): checkpoint of step 5 saved" in terminated.stderr
+    assert TrainingCheckpointer(tmp_path / "checkpoints").all_steps() == [3, 5]
+
+    resumed = run_child(tmp_path, child_env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "done at step 12, resumed from 5" in resumed.stdout
     assert_identical(final_arrays(tmp_path), uninterrupted)

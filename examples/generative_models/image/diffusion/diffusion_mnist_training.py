@@ -481,9 +481,11 @@ with DeferredInterrupt() as interrupt:
         save_checkpoint()
         if interrupt.requested:
             progress.close()
-            raise KeyboardInterrupt(
-                f"stopped at step {global_step}; checkpoint saved, continue with --resume"
+            print(
+                f"interrupted ({interrupt.signal_name}) at step {global_step}: checkpoint "
+                f"saved in {checkpointer.directory}; continue with --resume"
             )
+            interrupt.stop()
         if len(epoch_losses):
             tqdm.write(f"epoch {epoch + 1}/{num_epochs}: mean loss {epoch_losses.mean():.4f}")
         if global_step >= total_steps:

@@ -408,7 +408,7 @@ class _Run:
                         self.save()
                     self.write_history()
                     if interrupt.requested:
-                        self.stop_for_interrupt()
+                        self.stop_for_interrupt(interrupt)
                 self.flush()
                 self.save()
                 self.write_history()
@@ -442,20 +442,20 @@ class _Run:
             if checkpoint_due or self.global_step >= self.total_steps:
                 self.save()
             if interrupt.requested:
-                self.stop_for_interrupt()
+                self.stop_for_interrupt(interrupt)
             if self.global_step >= self.total_steps:
                 return False
         return True
 
-    def stop_for_interrupt(self) -> None:
+    def stop_for_interrupt(self, interrupt: DeferredInterrupt) -> None:
         self.flush()
         self.save()
         self.write_history()
         logger.info(
-            f"interrupted: checkpoint of step {self.global_step} saved in "
-            f"{self.config.checkpoint_dir}"
+            f"interrupted ({interrupt.signal_name}): checkpoint of step {self.global_step} "
+            f"saved in {self.config.checkpoint_dir}; run again to resume"
         )
-        raise KeyboardInterrupt
+        interrupt.stop()
 
     def result(self) -> FitResult:
         losses = np.asarray(self.history.losses, dtype=np.float64)
