@@ -29,6 +29,7 @@ from artifex.generative_models.models.diffusion.ddpm import DDPMModel
 from artifex.generative_models.training.checkpointing import flat_arrays
 from artifex.generative_models.training.fit import fit
 from artifex.generative_models.training.fit_config import FitConfig
+from artifex.generative_models.training.hooks import Hook
 from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
@@ -61,14 +62,16 @@ images = np.random.default_rng(123).integers(0, 256, (32, 8, 8, 1), dtype=np.uin
 iterator = ImageBatchIterator(images, np.zeros(32, np.int32), 8, seed=0, pad_to=None)
 
 
-def on_step(step: int) -> None:
-    print(f"step {step}", flush=True)
-    if step == args.kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-    if step == args.interrupt_at:
-        os.kill(os.getpid(), signal.SIGINT)
-    if step == args.terminate_at:
-        os.kill(os.getpid(), signal.SIGTERM)
+class Signals(Hook):
+    def on_step(self, run, metrics) -> None:
+        step = run.global_step
+        print(f"step {step}", flush=True)
+        if step == args.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if step == args.interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        if step == args.terminate_at:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 fit_config = FitConfig(
@@ -80,9 +83,8 @@ fit_config = FitConfig(
     final_samples=False,
     progress_bar=False,
 )
-result = fit(model, optimizer, trainer, iterator, fit_config, step_callback=on_step)
-arrays = flat_arrays(
-    {"model": nnx.state(model), "optimizer": nnx.state(optimizer), "ema": trainer.ema_state}
-)
+state = trainer.init_state(model, optimizer)
+result = fit(trainer, state, iterator, fit_config, hooks=[Signals()])
+arrays = flat_arrays(nnx.state(state))
 np.savez(args.out / "final.npz", losses=result.losses, **arrays)
 print(f"done at step {result.global_step}, resumed from {result.resumed_from}")

@@ -1,4 +1,4 @@
-"""fit: exact resume, early stopping, the NaN guard, best model, figures, evaluation."""
+"""fit: exact resume, early stopping, the NaN guard, best model, figures, evaluation, hooks."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ from artifex.generative_models.training.checkpointing import (
 )
 from artifex.generative_models.training.fit import NonFiniteLossError, fit
 from artifex.generative_models.training.fit_config import FitConfig
+from artifex.generative_models.training.hooks import Hook
 
 QUIET = dict(progress_bar=False, final_samples=False, patience=None, checkpoint_every_epochs=None)
 
 
-def snapshot(model, optimizer, trainer) -> dict[str, np.ndarray]:
-    """Every array a run ends with: model state, optimizer state, EMA."""
-    trees = {"model": nnx.state(model), "optimizer": nnx.state(optimizer), "ema": trainer.ema_state}
-    return flat_arrays(trees)
+def snapshot(state) -> dict[str, np.ndarray]:
+    """Every array a run ends with: model, optimizer, EMA model and counters."""
+    return flat_arrays(nnx.state(state))
 
 
 def assert_identical(a: dict, b: dict) -> None:
@@ -36,9 +36,9 @@ def assert_identical(a: dict, b: dict) -> None:
 
 def run(micro_model, make_optimizer, make_iterator, trainer, config, **kwargs):
     model = micro_model(0)
-    optimizer = make_optimizer(model)
-    result = fit(model, optimizer, trainer, make_iterator(seed=0), config, **kwargs)
-    return result, model, optimizer
+    state = trainer.init_state(model, make_optimizer(model))
+    result = fit(trainer, state, make_iterator(seed=0), config, **kwargs)
+    return result, model, state
 
 
 def test_interrupted_and_resumed_run_is_bit_identical(
@@ -47,17 +47,17 @@ def test_interrupted_and_resumed_run_is_bit_identical(
     config = FitConfig(
         output_dir=tmp_path / "straight", epochs=2, checkpoint_every_steps=3, **QUIET
     )
-    straight, model, optimizer = run(
+    straight, model, state = run(
         micro_model, make_optimizer, make_iterator, trainer, config, learning_rate=1e-3
     )
     assert straight.global_step == 8 and straight.epochs_completed == 2
     assert straight.losses.shape == (8,) and np.isfinite(straight.losses).all()
     np.testing.assert_array_equal(straight.learning_rates, np.full(8, 1e-3))
-    expected = snapshot(model, optimizer, trainer)
+    expected = snapshot(state)
+    assert int(state.step[...]) == 8 and int(state.ema_count[...]) == 4  # every 2nd step
 
-    # The same run stopped after step 5 (mid-epoch 2), then continued by a fresh process state.
+    # The same run stopped after step 5 (mid-epoch 2), then continued by a fresh state.
     resumed_dir = tmp_path / "resumed"
-    trainer.ema_state = None
     first, _, _ = run(
         micro_model,
         make_optimizer,
@@ -67,8 +67,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(
     )
     assert first.global_step == 5 and first.epochs_completed == 1
     assert TrainingCheckpointer(resumed_dir / "checkpoints").all_steps() == [3, 5]
-    trainer.ema_state = None  # forget everything but the checkpoint
-    second, model, optimizer = run(
+    second, model, state = run(
         micro_model,
         make_optimizer,
         make_iterator,
@@ -76,7 +75,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(
         dataclasses.replace(config, output_dir=resumed_dir),
     )
     assert second.resumed_from == 5 and second.global_step == 8
-    assert_identical(snapshot(model, optimizer, trainer), expected)
+    assert_identical(snapshot(state), expected)
     np.testing.assert_array_equal(second.losses, straight.losses)
     assert second.epoch_losses == straight.epoch_losses
     history = json.loads((resumed_dir / "history.json").read_text())
@@ -115,7 +114,8 @@ def test_early_stopping_on_a_plateau_and_best_model(
     )
     assert "[artifex] Early stopping at epoch 3" in capsys.readouterr().err
     assert result.stopped_early and result.epochs_completed == 3 and result.global_step == 12
-    assert result.best_epoch == 1 and result.best_loss == result.epoch_losses[0]
+    assert result.monitor == "loss"
+    assert result.best_epoch == 1 and result.best_value == result.epoch_losses[0]
     assert [e["epoch"] for e in result.evaluations] == [1, 2, 3]
     assert all(np.isfinite(e["mean_param"]) for e in result.evaluations)
 
@@ -161,19 +161,19 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     tmp_path, micro_model, make_optimizer, make_iterator, trainer
 ):
     model = micro_model(0)
-    optimizer = make_optimizer(model)
+    state = trainer.init_state(model, make_optimizer(model))
     config = FitConfig(output_dir=tmp_path, epochs=3, checkpoint_every_steps=2, **QUIET)
     with pytest.raises(NonFiniteLossError, match="at step 5 \\(epoch 2\\)") as error:
-        fit(model, optimizer, trainer, PoisonedIterator(make_iterator(), 5), config)
+        fit(trainer, state, PoisonedIterator(make_iterator(), 5), config)
     assert error.value.step == 5 and error.value.epoch == 2
     assert error.value.last_checkpoint == 4
     assert "last good checkpoint is step 4" in str(error.value)
     assert not all_finite(nnx.state(model, nnx.Param))  # the NaN reached the weights
     checkpointer = TrainingCheckpointer(tmp_path / "checkpoints")
     assert checkpointer.all_steps() == [2, 4]  # step 6 was due but never written
-    restored = checkpointer.restore_latest(model, optimizer, trainer=trainer)
-    assert restored.step == 4
-    assert all_finite(nnx.state(model)) and all_finite(trainer.ema_state.params)
+    restored = checkpointer.restore_latest(state)
+    assert restored.step == 4 and int(state.step[...]) == 4
+    assert all_finite(nnx.state(state))
 
 
 def test_sample_grids_noising_grids_and_curves(
@@ -222,6 +222,83 @@ def test_fit_config_validation():
         FitConfig(min_delta=-1.0)
     with pytest.raises(ValueError, match=r"FitConfig.checkpoint_every_steps=True"):
         FitConfig(checkpoint_every_steps=True)
+    with pytest.raises(ValueError, match=r"FitConfig.mode='lowest' is not supported"):
+        FitConfig(mode="lowest")
+    with pytest.raises(ValueError, match=r"FitConfig.checkpoint_every_minutes=0"):
+        FitConfig(checkpoint_every_minutes=0)
     config = FitConfig(output_dir="runs/a", patience=None, max_steps=None)
     assert config.checkpoint_dir.as_posix() == "runs/a/checkpoints"
     assert config.best_model_dir.name == "best_model" and config.samples_dir.name == "samples"
+
+
+def test_best_model_and_early_stopping_follow_any_metric_and_mode(
+    tmp_path, micro_model, make_optimizer, make_iterator, trainer
+):
+    """Monitoring an evaluation metric where higher is better: the best is the maximum."""
+    scores = iter([0.5, 0.9, 0.7, 0.6, 0.8])
+
+    def evaluate(model):
+        return {"score": next(scores)}
+
+    config = FitConfig(
+        output_dir=tmp_path,
+        epochs=5,
+        monitor="score",
+        mode="max",
+        min_delta=0.0,
+        patience=2,
+        progress_bar=False,
+        final_samples=False,
+    )
+    result, _, _ = run(
+        micro_model, make_optimizer, make_iterator, trainer, config, evaluate=evaluate
+    )
+    assert result.monitor == "score" and result.best_value == 0.9 and result.best_epoch == 2
+    assert result.stopped_early and result.epochs_completed == 4  # 0.7, 0.6: two without gain
+    metadata = load_best_model(tmp_path / "best_model", micro_model(1))
+    assert metadata["epoch"] == 2 and metadata["score"] == 0.9
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["score"] for r in lines if r["kind"] == "evaluation"] == [0.5, 0.9, 0.7, 0.6]
+    assert [r["epoch"] for r in lines if r["kind"] == "epoch"] == [1, 2, 3, 4]
+
+
+def test_a_custom_hook_sees_every_event_in_order(
+    tmp_path, micro_model, make_optimizer, make_iterator, trainer
+):
+    events = []
+
+    class Record(Hook):
+        def on_start(self, run):
+            events.append(("start", run.global_step))
+
+        def on_step(self, run, metrics):
+            events.append(("step", run.global_step))
+
+        def on_log(self, run, record):
+            events.append(("log", record["step"]))
+
+        def on_epoch_end(self, run, record):
+            events.append(("epoch", record["epoch"]))
+
+        def on_end(self, run):
+            events.append(("end", run.global_step))
+
+    config = FitConfig(output_dir=tmp_path, epochs=1, log_every_steps=2, **QUIET)
+    run(micro_model, make_optimizer, make_iterator, trainer, config, hooks=[Record()])
+    assert events == [
+        ("start", 0),
+        ("step", 1),
+        ("step", 2),
+        ("log", 2),
+        ("step", 3),
+        ("step", 4),
+        ("log", 4),
+        ("epoch", 1),
+        ("end", 4),
+    ]
+
+
+def test_fit_takes_a_train_state(tmp_path, micro_model, make_optimizer, make_iterator, trainer):
+    model = micro_model(0)
+    with pytest.raises(TypeError, match="trainer.init_state"):
+        fit(trainer, model, make_iterator(), FitConfig(output_dir=tmp_path, **QUIET))

@@ -231,9 +231,11 @@ trainer = DiffusionTrainer(
 # %% [markdown]
 # ## Training
 #
-# `fit` resumes from `output_dir/checkpoints` when a checkpoint is there (interrupt with
-# Ctrl-C: it saves first), stops early after `patience` epochs without improvement, and
-# raises `NonFiniteLossError` naming the step if the loss diverges.
+# `trainer.init_state` gathers the model, the optimizer and an EMA copy of the model into one
+# `TrainState`; the compiled step updates all of it. `fit` resumes from
+# `output_dir/checkpoints` when a checkpoint is there (interrupt with Ctrl-C or SIGTERM: it
+# saves first), stops early after `patience` epochs without improvement, and raises
+# `NonFiniteLossError` naming the step if the loss diverges.
 
 # %%
 fit_config = FitConfig(
@@ -248,7 +250,8 @@ fit_config = FitConfig(
     sampling_steps=cfg.sampling_steps,
     progress_bar=not args.smoke,
 )
-result = fit(model, optimizer, trainer, train_iter, fit_config, learning_rate=lr_schedule)
+state = trainer.init_state(model, optimizer)
+result = fit(trainer, state, train_iter, fit_config, learning_rate=lr_schedule)
 print(
     f"trained {result.global_step} steps, {result.epochs_completed} epoch(s); "
     f"final loss {result.losses[-1]:.4f}; best epoch {result.best_epoch}"

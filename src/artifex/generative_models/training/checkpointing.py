@@ -283,7 +283,7 @@ def export_best_model(
         model = nnx.merge(graphdef, ema_state.params, rest)
     checkpointer = TrainingCheckpointer(directory, max_to_keep=1)
     checkpointer.delete_from(step)  # a resumed run replays the export of a step it redoes
-    extra = {**(metadata or {}), "ema_weights": ema_state is not None}
+    extra = {"ema_weights": ema_state is not None, **(metadata or {})}
     path = checkpointer.save(step, model, extra=extra, weights_only=True)
     checkpointer.close()
     return path

@@ -1,22 +1,23 @@
-"""``fit``: the training loop around a compiled diffusion step.
+"""``fit``: the one training loop, for every trainer that follows the protocol.
 
-One call trains for whole epochs of an exact-epoch iterator (``ImageBatchIterator``) and
-takes care of what a long run needs:
+``fit(trainer, state, data, config)`` runs whole epochs of an exact-epoch iterator
+(``ImageBatchIterator``) through the compiled ``trainer.train_step`` and leaves everything else
+to hooks (:mod:`artifex.generative_models.training.hooks`): checkpoints, the best model, early
+stopping, evaluation, sample grids, the training curve, the metrics file and the progress bar.
+``config`` chooses the default hooks; ``hooks=[...]`` adds your own.
 
-- the step is ``nnx.jit(trainer.train_step)``, with the EMA updated when
-  ``trainer.ema_due(step)``; step ``n`` uses the key ``fold_in(key(seed), n)``;
-- losses stay on the device and are fetched every ``log_every_steps`` steps, at checkpoints
-  and at epoch ends; a NaN/inf loss or gradient norm stops training with
-  :class:`NonFiniteLossError` naming the step, before anything is saved, so the newest
-  checkpoint is always a good one;
-- checkpoints (model, optimizer, EMA, key, iterator position, history) every N steps or
-  epochs, at the end, and when SIGINT arrives; ``resume=True`` continues from the newest,
-  bit-identically to a run that was never interrupted;
-- the best epoch loss (improved by more than ``min_delta``) exports the model (EMA weights
-  if any) to ``best_model/``; ``patience`` epochs without improvement stop the run with
-  "Early stopping at epoch N";
-- sample grids, forward-noising grids and the training curve under ``samples/``, and an
-  optional ``evaluate(model) -> {metric: value}`` callback whose results join the history.
+What the loop itself guarantees:
+
+- the step is bound to the state once (``nnx.cached_partial`` over ``nnx.jit`` with the state's
+  buffers donated), so a step costs one compiled call and no graph traversal; step ``n`` uses
+  the key ``fold_in(key(seed), n)``; an injected ``train_step(batch, key)`` (e.g. the sharded
+  step) replaces it;
+- metrics stay on the device and are fetched every ``log_every_steps`` steps and at epoch ends;
+  a NaN/inf loss or gradient norm stops training with :class:`NonFiniteLossError` naming the
+  step, before anything is saved after it, so the newest checkpoint is always a good one;
+- SIGINT or SIGTERM finishes the step, saves a checkpoint and stops (``KeyboardInterrupt``, or
+  ``SystemExit(143)`` for SIGTERM); the next ``fit`` on the same directory resumes
+  bit-identically to a run that was never interrupted.
 """
 
 from __future__ import annotations
@@ -25,27 +26,25 @@ import dataclasses
 import json
 import logging
 import math
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import jax
 import numpy as np
 from flax import nnx
-from tqdm.auto import tqdm
 
-from artifex.generative_models.training.checkpointing import (
-    TrainingCheckpointer,
-    export_best_model,
-)
+from artifex.generative_models.training.checkpointing import TrainingCheckpointer
 from artifex.generative_models.training.fit_config import FitConfig
+from artifex.generative_models.training.hooks import Hook, default_hooks
 from artifex.generative_models.training.interrupt import DeferredInterrupt
+from artifex.generative_models.training.protocol import Trainer
+from artifex.generative_models.training.state import TrainState
 
 logger = logging.getLogger("artifex")
 
 Schedule = Callable[[Any], Any]
-Evaluate = Callable[[nnx.Module], Mapping[str, float]]
+StepFn = Callable[[Any, jax.Array], Mapping[str, jax.Array]]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -69,14 +68,27 @@ class BatchIterator(Protocol):
 
     batches_per_epoch: int
 
-    @property
-    def current_epoch(self) -> int: ...
-
     def epoch(self, index: int | None = None) -> Any: ...
 
     def get_state(self) -> dict[str, Any]: ...
 
     def set_state(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclasses.dataclass
+class History:
+    """The JSON-serialisable record of a run, carried along in every checkpoint.
+
+    ``records`` holds one entry per epoch end and per evaluation:
+    ``{"epoch", "step", "loss"}`` or ``{"epoch", "step", **metrics}``.
+    """
+
+    losses: list[float] = dataclasses.field(default_factory=list)
+    epoch_losses: list[float] = dataclasses.field(default_factory=list)
+    evaluations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    epochs_completed: int = 0
+    stopped_early: bool = False
+    hooks: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -89,8 +101,9 @@ class FitResult:
       losses: the loss of every step, float32 values as float64.
       learning_rates: the learning rate of every step, when ``fit`` was given one.
       epoch_losses: mean loss of each completed epoch.
-      evaluations: ``{"epoch", "step", **metrics}`` per ``evaluate`` call.
-      best_loss, best_epoch: the best epoch loss and its 1-based epoch (``None`` before one).
+      evaluations: ``{"epoch", "step", **metrics}`` per evaluation.
+      monitor: the metric that chose the best model and early stopping.
+      best_value, best_epoch: its best value and the 1-based epoch of it (``None`` before one).
       stopped_early: whether early stopping ended the run.
       resumed_from: the checkpoint step this call started from, or ``None``.
       output_dir: the run's directory.
@@ -103,37 +116,13 @@ class FitResult:
     learning_rates: np.ndarray | None
     epoch_losses: list[float]
     evaluations: list[dict[str, Any]]
-    best_loss: float | None
+    monitor: str
+    best_value: float | None
     best_epoch: int | None
     stopped_early: bool
     resumed_from: int | None
     output_dir: Path
     files: list[Path]
-
-
-@dataclasses.dataclass
-class _History:
-    """The JSON-serialisable part of a run that a checkpoint carries along."""
-
-    losses: list[float] = dataclasses.field(default_factory=list)
-    epoch_losses: list[float] = dataclasses.field(default_factory=list)
-    evaluations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    best_loss: float | None = None
-    best_epoch: int | None = None
-    bad_epochs: int = 0
-    epochs_completed: int = 0
-    stopped_early: bool = False
-
-
-_COMPILED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def compiled_train_step(trainer: Any) -> Callable:
-    """``nnx.jit(trainer.train_step)``, made once per trainer so repeated fits reuse it."""
-    step = _COMPILED_STEPS.get(trainer)
-    if step is None:
-        step = _COMPILED_STEPS[trainer] = nnx.jit(trainer.train_step)
-    return step
 
 
 def learning_rate_history(learning_rate: Schedule | float | None, steps: int) -> np.ndarray | None:
@@ -148,38 +137,95 @@ def learning_rate_history(learning_rate: Schedule | float | None, steps: int) ->
     return rates
 
 
-def _due(every: int | None, count: int) -> bool:
-    return every is not None and count > 0 and count % every == 0
+def bind_train_step(trainer: Trainer, state: TrainState) -> StepFn:
+    """``trainer.train_step`` compiled and bound to ``state``: call it as ``step(batch, key)``.
+
+    The state's buffers are donated, so the update reuses their memory.
+    """
+    return nnx.cached_partial(nnx.jit(trainer.train_step, donate_argnums=0), state)
 
 
-class _Run:
-    """State of one ``fit`` call; methods are the loop's phases."""
+class FitRun:
+    """One ``fit`` call as hooks see it: the state, the counters, the history, the actions."""
 
-    def __init__(self, model, optimizer, trainer, iterator, config, learning_rate, evaluate):
-        self.model, self.optimizer, self.trainer = model, optimizer, trainer
-        self.iterator, self.config = iterator, config
-        self.learning_rate, self.evaluate = learning_rate, evaluate
-        self.step_fn = compiled_train_step(trainer)
+    def __init__(
+        self,
+        trainer: Trainer,
+        state: TrainState,
+        data: BatchIterator,
+        config: FitConfig,
+        hooks: list[Hook],
+        learning_rate: Schedule | float | None,
+    ) -> None:
+        self.trainer, self.state, self.data, self.config = trainer, state, data, config
+        self.hooks, self.learning_rate = hooks, learning_rate
         self.key = jax.random.key(config.seed)
-        self.history = _History()
-        self.plotting: bool | None = None  # matplotlib installed; checked when first needed
+        self.history = History()
         self.global_step = 0
-        self.pending: list[tuple[int, jax.Array, jax.Array]] = []  # (step, loss, grad_norm)
-        self.epoch_start = 0
         self.last_saved: int | None = None
         self.resumed_from: int | None = None
         self.files: list[Path] = []
-        self.progress: Any = None
-        self.preview: np.ndarray | None = None  # training images for the noising grid
+        self.pending: list[tuple[int, Mapping[str, jax.Array]]] = []
         self.checkpointer = TrainingCheckpointer(
             config.checkpoint_dir, max_to_keep=config.max_to_keep
         )
-        per_epoch = iterator.batches_per_epoch
-        self.total_steps = config.epochs * per_epoch
+        self.total_steps = config.epochs * data.batches_per_epoch
         if config.max_steps is not None:
             self.total_steps = min(self.total_steps, config.max_steps)
 
-    # ------------------------------------------------------------------ checkpoints
+    # ------------------------------------------------------------------ for hooks
+    @property
+    def epoch(self) -> int:
+        """The 1-based epoch the current step belongs to."""
+        return self.history.epochs_completed + 1
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Call ``hook.<event>(self, *args)`` on every hook, in order."""
+        for hook in self.hooks:
+            getattr(hook, event)(self, *args)
+
+    def request_stop(self, reason: str) -> None:
+        """End the run after the current epoch's hooks (early stopping)."""
+        self.stop_requested = self.history.stopped_early = True
+        logger.info(reason)
+
+    def generate(self, n: int, **options: Any) -> Any:
+        """``n`` samples from the trainer, with the same noise at every call."""
+        return self.trainer.generate(self.state, n, jax.random.key(self.config.seed + 1), **options)
+
+    def save(self) -> None:
+        """Checkpoint the current step (once), after checking every pending loss."""
+        if self.last_saved == self.global_step or self.global_step == 0:
+            return
+        self.flush()  # never save past a non-finite loss
+        self.history.hooks = {
+            hook.name: hook.get_state() for hook in self.hooks if hook.get_state() is not None
+        }
+        try:
+            self.checkpointer.save(
+                self.global_step,
+                self.state,
+                rng_key=self.key,
+                iterator_state=self.data.get_state(),
+                extra={"history": dataclasses.asdict(self.history)},
+            )
+        except FloatingPointError as error:  # finite losses, but the update overflowed
+            raise NonFiniteLossError(
+                f"training diverged: non-finite parameters after step {self.global_step} "
+                f"(epoch {self.epoch}); {error}",
+                step=self.global_step,
+                epoch=self.epoch,
+                last_checkpoint=self.last_saved,
+            ) from error
+        self.last_saved = self.global_step
+        self.write_history()
+
+    def write_history(self) -> None:
+        path = self.config.output_path / "history.json"
+        record = {"global_step": self.global_step, **dataclasses.asdict(self.history)}
+        path.write_text(json.dumps(record, indent=1) + "\n")
+
+    # ------------------------------------------------------------------ the loop
     def restore(self) -> None:
         latest = self.checkpointer.latest_step()
         if latest is None:
@@ -189,69 +235,35 @@ class _Run:
                 f"{self.config.checkpoint_dir} already holds checkpoint {latest}; pass "
                 "FitConfig(resume=True) to continue it, or choose another output_dir"
             )
-        restored = self.checkpointer.restore(
-            latest, self.model, self.optimizer, trainer=self.trainer, rng_key_like=self.key
-        )
+        restored = self.checkpointer.restore(latest, self.state, rng_key_like=self.key)
         self.global_step = self.last_saved = self.resumed_from = restored.step
         self.key = restored.rng_key
-        self.iterator.set_state(restored.iterator_state)
-        self.history = _History(**restored.extra["history"])
-        self.epoch_start = restored.extra["epoch_start"]
+        self.data.set_state(restored.iterator_state)
+        self.history = History(**restored.extra["history"])
+        for hook in self.hooks:
+            if hook.name in self.history.hooks:
+                hook.set_state(self.history.hooks[hook.name])
         logger.info(f"resumed from checkpoint step {restored.step} in {self.config.checkpoint_dir}")
 
-    def save(self) -> None:
-        if self.last_saved == self.global_step:
-            return
-        self.flush()  # never save past a non-finite loss
-        try:
-            self._save()
-        except FloatingPointError as error:  # finite losses, but the update overflowed
-            epoch = self.history.epochs_completed + 1
-            raise NonFiniteLossError(
-                f"training diverged: non-finite parameters after step {self.global_step} "
-                f"(epoch {epoch}); {error}",
-                step=self.global_step,
-                epoch=epoch,
-                last_checkpoint=self.last_saved,
-            ) from error
-        self.last_saved = self.global_step
-
-    def _save(self) -> None:
-        self.checkpointer.save(
-            self.global_step,
-            self.model,
-            self.optimizer,
-            ema_state=self.trainer.ema_state,
-            rng_key=self.key,
-            iterator_state=self.iterator.get_state(),
-            extra={"history": dataclasses.asdict(self.history), "epoch_start": self.epoch_start},
-        )
-
-    # ------------------------------------------------------------------ losses
     def flush(self) -> None:
-        """Fetch pending losses; raise on the first non-finite one."""
+        """Fetch pending metrics, check them, record the losses and tell the hooks."""
         if not self.pending:
             return
-        steps = [step for step, _, _ in self.pending]
-        values = jax.device_get([(loss, norm) for _, loss, norm in self.pending])
+        steps = [step for step, _ in self.pending]
+        values = jax.device_get([dict(metrics) for _, metrics in self.pending])
         self.pending = []
-        for step, (loss, norm) in zip(steps, values, strict=True):
-            if not (math.isfinite(float(loss)) and math.isfinite(float(norm))):
-                self.raise_non_finite(step, float(loss), float(norm))
-            self.history.losses.append(float(loss))
-        postfix = {"loss": f"{self.history.losses[-1]:.4f}"}
+        for step, metrics in zip(steps, values, strict=True):
+            loss, norm = float(metrics["loss"]), float(metrics.get("grad_norm", 0.0))
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                self.raise_non_finite(step, loss, norm)
+            self.history.losses.append(loss)
+        record = {"step": steps[-1], **{k: float(v) for k, v in values[-1].items()}}
         if self.learning_rate is not None:
-            rate = (
-                self.learning_rate(steps[-1] - 1)
-                if callable(self.learning_rate)
-                else (self.learning_rate)
-            )
-            postfix["lr"] = f"{float(rate):.2e}"
-        if self.progress is not None:
-            self.progress.set_postfix(postfix, refresh=False)
+            rate = self.learning_rate
+            record["lr"] = float(rate(steps[-1] - 1) if callable(rate) else rate)
+        self.emit("on_log", record)
 
     def raise_non_finite(self, step: int, loss: float, norm: float) -> None:
-        epoch = self.history.epochs_completed + 1
         what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {norm}"
         kept = (
             f"the last good checkpoint is step {self.last_saved} in {self.config.checkpoint_dir}"
@@ -259,198 +271,64 @@ class _Run:
             else "no checkpoint was saved yet"
         )
         raise NonFiniteLossError(
-            f"training diverged: {what} at step {step} (epoch {epoch}); {kept}. Lower the "
+            f"training diverged: {what} at step {step} (epoch {self.epoch}); {kept}. Lower the "
             "learning rate, clip gradients, or check the data for NaNs.",
             step=step,
-            epoch=epoch,
+            epoch=self.epoch,
             last_checkpoint=self.last_saved,
         )
 
-    # ------------------------------------------------------------------ figures
-    def can_plot(self) -> bool:
-        """Whether matplotlib is installed; without it figures are skipped, with one warning."""
-        if self.plotting is None:
-            import importlib.util
-
-            self.plotting = importlib.util.find_spec("matplotlib") is not None
-            if not self.plotting:
-                logger.warning(
-                    "matplotlib is not installed: sample grids and the training curve are "
-                    "skipped (pip install 'artifex[examples]' to draw them)"
+    def train(self, step_fn: StepFn) -> None:
+        self.emit("on_start")
+        with DeferredInterrupt() as interrupt:
+            while (
+                not self.history.stopped_early
+                and self.history.epochs_completed < self.config.epochs
+                and self.global_step < self.total_steps
+            ):
+                # Losses are recorded one per step, so the epoch's are those from its first step.
+                done = self.data.get_state()["batch_index"]
+                epoch_start = self.global_step - (
+                    0 if done >= self.data.batches_per_epoch else done
                 )
-        return self.plotting
-
-    def sample_model(self) -> nnx.Module:
-        if self.trainer.ema_state is not None:
-            return self.trainer.ema_model(self.model)
-        return self.model
-
-    def save_samples(self, count: int, name: str, title: str) -> None:
-        if not self.can_plot():
-            return
-        from artifex.visualization import save_image_grid
-
-        samples = self.sample_model().sample(
-            count,
-            scheduler=self.config.sampler,
-            steps=self.config.sampling_steps,
-            key=jax.random.key(self.config.seed + 1),  # the same noise at every epoch
-        )
-        path = self.config.samples_dir / name
-        self.files.append(save_image_grid(np.asarray(samples), path, title=title))
-
-    def save_noising(self, epoch: int) -> None:
-        from artifex.visualization import save_noising_grid
-
-        if self.preview is None or not self.can_plot():
-            return
-        schedule = self.trainer.noise_schedule
-        timesteps = sorted({int(t) for t in np.linspace(0, schedule.num_timesteps - 1, 6)})
-        path = self.config.samples_dir / f"noising_epoch{epoch}.png"
-        self.files.append(
-            save_noising_grid(
-                self.preview, schedule, timesteps, path, key=jax.random.key(self.config.seed)
-            )
-        )
-
-    def save_curve(self) -> None:
-        from artifex.visualization import plot_training_curve
-
-        if not self.history.losses or not self.can_plot():
-            return
-        rates = learning_rate_history(self.learning_rate, len(self.history.losses))
-        path = self.config.samples_dir / "training_curve.png"
-        window = max(1, min(100, len(self.history.losses) // 5))
-        self.files.append(
-            plot_training_curve(self.history.losses, path, learning_rates=rates, window=window)
-        )
-
-    # ------------------------------------------------------------------ epochs
-    def end_epoch(self) -> None:
-        """Epoch bookkeeping: mean loss, best model, evaluation, figures, early stopping."""
-        cfg, history = self.config, self.history
-        self.flush()
-        epoch_loss = float(np.mean(history.losses[self.epoch_start : self.global_step]))
-        history.epoch_losses.append(epoch_loss)
-        history.epochs_completed += 1
-        epoch = history.epochs_completed
-        self.epoch_start = self.global_step
-        logger.info(
-            f"epoch {epoch}/{cfg.epochs}: mean loss {epoch_loss:.5f} (step {self.global_step})"
-        )
-        if history.best_loss is None or epoch_loss < history.best_loss - cfg.min_delta:
-            history.best_loss, history.best_epoch, history.bad_epochs = epoch_loss, epoch, 0
-            export_best_model(
-                cfg.best_model_dir,
-                self.model,
-                step=self.global_step,
-                ema_state=self.trainer.ema_state,
-                metadata={"epoch": epoch, "loss": epoch_loss, **config_metadata(self.model)},
-            )
-        else:
-            history.bad_epochs += 1
-        if self.evaluate is not None and _due(cfg.evaluate_every_epochs, epoch):
-            metrics = {
-                name: float(value) for name, value in self.evaluate(self.sample_model()).items()
-            }
-            history.evaluations.append({"epoch": epoch, "step": self.global_step, **metrics})
-            logger.info(
-                f"epoch {epoch} evaluation: "
-                + ", ".join(f"{name} {value:.4g}" for name, value in metrics.items())
-            )
-        if _due(cfg.sample_every_epochs, epoch):
-            self.save_samples(
-                cfg.num_samples,
-                f"samples_epoch{epoch}.png",
-                f"epoch {epoch}, {cfg.sampler.upper()} {cfg.sampling_steps} steps",
-            )
-            self.save_noising(epoch)
-            self.save_curve()
-        if cfg.patience is not None and history.bad_epochs >= cfg.patience:
-            history.stopped_early = True
-            logger.info(f"Early stopping at epoch {epoch}")
-
-    def write_history(self) -> None:
-        path = self.config.output_path / "history.json"
-        record = {"global_step": self.global_step, **dataclasses.asdict(self.history)}
-        path.write_text(json.dumps(record, indent=1) + "\n")
-
-    def train(self, step_callback: Callable[[int], None] | None) -> None:
-        cfg, history = self.config, self.history
-        progress = self.progress = tqdm(
-            total=self.total_steps,
-            initial=self.global_step,
-            desc="training",
-            mininterval=0.5,
-            disable=None if cfg.progress_bar else True,
-        )
-        try:
-            with DeferredInterrupt() as interrupt:
-                while (
-                    not history.stopped_early
-                    and history.epochs_completed < cfg.epochs
-                    and self.global_step < self.total_steps
-                ):
-                    finished_epoch = self.run_epoch(interrupt, step_callback)
-                    if not finished_epoch:
-                        break
-                    self.end_epoch()
-                    at_end = (
-                        history.stopped_early
-                        or self.global_step >= self.total_steps
-                        or history.epochs_completed >= cfg.epochs
-                    )
-                    if (
-                        at_end
-                        or _due(cfg.checkpoint_every_epochs, history.epochs_completed)
-                        or _due(cfg.checkpoint_every_steps, self.global_step)
-                    ):
-                        self.save()
-                    self.write_history()
+                for batch in self.data.epoch():
+                    key = jax.random.fold_in(self.key, self.global_step)
+                    metrics = step_fn(batch, key)
+                    self.global_step += 1
+                    self.pending.append((self.global_step, metrics))
+                    self.emit("on_step", metrics)
+                    if self.global_step % self.config.log_every_steps == 0:
+                        self.flush()
                     if interrupt.requested:
                         self.stop_for_interrupt(interrupt)
+                    if self.global_step >= self.total_steps:
+                        break
                 self.flush()
-                self.save()
-                self.write_history()
-        finally:
-            progress.close()
+                if self.data.get_state()["batch_index"] < self.data.batches_per_epoch:
+                    break  # max_steps ended the run mid-epoch
+                self.end_epoch(epoch_start)
+                if interrupt.requested:
+                    self.stop_for_interrupt(interrupt)
+            self.flush()
+            self.emit("on_end")
+            self.save()
+            self.write_history()
 
-    def run_epoch(self, interrupt, step_callback) -> bool:
-        """Steps until the epoch ends (True) or ``total_steps`` is reached mid-epoch."""
-        cfg = self.config
-        per_epoch = self.iterator.batches_per_epoch
-        for batch in self.iterator.epoch():
-            if self.preview is None:
-                self.preview = np.asarray(batch["image"][:4])
-            step_key = jax.random.fold_in(self.key, self.global_step)
-            loss, metrics = self.step_fn(
-                self.model, self.optimizer, {"image": batch["image"]}, step_key
-            )
-            if self.trainer.ema_due(self.global_step):
-                self.trainer.update_ema(self.model)
-            self.global_step += 1
-            self.pending.append((self.global_step, loss, metrics["grad_norm"]))
-            self.progress.update(1)
-            if step_callback is not None:
-                step_callback(self.global_step)
-            epoch_done = self.iterator.get_state()["batch_index"] >= per_epoch
-            if epoch_done:
-                return True
-            checkpoint_due = _due(cfg.checkpoint_every_steps, self.global_step)
-            if _due(cfg.log_every_steps, self.global_step):
-                self.flush()
-            if checkpoint_due or self.global_step >= self.total_steps:
-                self.save()
-            if interrupt.requested:
-                self.stop_for_interrupt(interrupt)
-            if self.global_step >= self.total_steps:
-                return False
-        return True
+    def end_epoch(self, epoch_start: int) -> None:
+        history = self.history
+        loss = float(np.mean(history.losses[epoch_start:]))
+        history.epoch_losses.append(loss)
+        history.epochs_completed += 1
+        logger.info(
+            f"epoch {history.epochs_completed}/{self.config.epochs}: mean loss {loss:.5f} "
+            f"(step {self.global_step})"
+        )
+        record = {"epoch": history.epochs_completed, "step": self.global_step, "loss": loss}
+        self.emit("on_epoch_end", record)
 
     def stop_for_interrupt(self, interrupt: DeferredInterrupt) -> None:
         self.flush()
         self.save()
-        self.write_history()
         logger.info(
             f"interrupted ({interrupt.signal_name}): checkpoint of step {self.global_step} "
             f"saved in {self.config.checkpoint_dir}; run again to resume"
@@ -459,72 +337,72 @@ class _Run:
 
     def result(self) -> FitResult:
         losses = np.asarray(self.history.losses, dtype=np.float64)
-        history = self.history
+        best = next((hook for hook in self.hooks if hook.name == "best_model"), None)
         return FitResult(
             global_step=self.global_step,
-            epochs_completed=history.epochs_completed,
+            epochs_completed=self.history.epochs_completed,
             losses=losses,
             learning_rates=learning_rate_history(self.learning_rate, len(losses)),
-            epoch_losses=list(history.epoch_losses),
-            evaluations=list(history.evaluations),
-            best_loss=history.best_loss,
-            best_epoch=history.best_epoch,
-            stopped_early=history.stopped_early,
+            epoch_losses=list(self.history.epoch_losses),
+            evaluations=list(self.history.evaluations),
+            monitor=self.config.monitor,
+            best_value=getattr(best, "best", None),
+            best_epoch=getattr(best, "best_epoch", None),
+            stopped_early=self.history.stopped_early,
             resumed_from=self.resumed_from,
             output_dir=self.config.output_path,
             files=list(self.files),
         )
 
 
-def config_metadata(model: nnx.Module) -> dict[str, Any]:
-    """``{"config": model.config.to_dict()}`` when the model has such a config (a
-    ``DDPMModel`` does), so that an export can be loaded without restating the architecture."""
-    to_dict = getattr(getattr(model, "config", None), "to_dict", None)
-    return {"config": to_dict()} if callable(to_dict) else {}
-
-
 def fit(
-    model: nnx.Module,
-    optimizer: nnx.Optimizer,
-    trainer: Any,
-    train_iterator: BatchIterator,
-    config: FitConfig,
+    trainer: Trainer,
+    state: TrainState,
+    data: BatchIterator,
+    config: FitConfig | None = None,
     *,
+    hooks: Iterable[Hook] = (),
+    train_step: StepFn | None = None,
+    evaluate: Callable[[nnx.Module], Mapping[str, float]] | None = None,
     learning_rate: Schedule | float | None = None,
-    evaluate: Evaluate | None = None,
-    step_callback: Callable[[int], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` in place for ``config.epochs`` epochs of ``train_iterator``.
+    """Train ``state`` in place for ``config.epochs`` epochs of ``data``.
 
     Args:
-      model: the model (a ``DDPMModel``); updated in place.
-      optimizer: its ``nnx.Optimizer``; updated in place.
-      trainer: a ``DiffusionTrainer`` (its EMA is updated in place).
-      train_iterator: exact-epoch, resumable batches, e.g. from ``make_train_iterator``.
-      config: the loop's options.
+      trainer: follows the trainer protocol (e.g. a ``DiffusionTrainer``).
+      state: its ``TrainState`` (``trainer.init_state(...)``); updated in place.
+      data: exact-epoch, resumable batches, e.g. from ``make_train_iterator``; every batch
+        goes to the step whole.
+      config: which default hooks run and how often (``FitConfig()`` if omitted).
+      hooks: more hooks, run after the defaults.
+      train_step: ``step(batch, key) -> metrics`` already bound to ``state`` (e.g. the
+        sharded step); default :func:`bind_train_step`.
+      evaluate: ``evaluate(model) -> {metric: value}``, called with the EMA model (or the
+        model) as ``config.evaluate_every_*`` says; its metrics can be monitored.
       learning_rate: the optimizer's schedule (or constant), for the history, the progress
         bar and the training curve only.
-      evaluate: called as ``evaluate(model)`` with the EMA model (or the model) every
-        ``config.evaluate_every_epochs`` epochs; returns ``{metric: value}``.
-      step_callback: called with the number of steps done after every step.
 
     Raises:
       NonFiniteLossError: a loss or gradient norm became NaN/inf; nothing was saved after it.
       KeyboardInterrupt: SIGINT arrived; a checkpoint of the last finished step was saved.
+      SystemExit: SIGTERM arrived (code 143); likewise saved.
       FileExistsError: checkpoints exist but ``config.resume`` is False.
     """
+    config = config if config is not None else FitConfig()
+    if not isinstance(state, TrainState):
+        raise TypeError(
+            f"fit takes a TrainState, got {type(state).__name__}; build one with "
+            "trainer.init_state(model, optimizer)"
+        )
     config.output_path.mkdir(parents=True, exist_ok=True)
-    run = _Run(model, optimizer, trainer, train_iterator, config, learning_rate, evaluate)
+    all_hooks = [*default_hooks(config, trainer, evaluate), *hooks]
+    names = [hook.name for hook in all_hooks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two hooks share a name in {names}; give each a distinct name")
+    run = FitRun(trainer, state, data, config, all_hooks, learning_rate)
     try:
         run.restore()
-        run.train(step_callback)
-        if config.final_samples and run.global_step > 0:
-            run.save_samples(
-                16,
-                "samples_final.png",
-                f"{config.sampler.upper()} {config.sampling_steps} steps, step {run.global_step}",
-            )
-            run.save_curve()
+        run.train(train_step if train_step is not None else bind_train_step(trainer, state))
     finally:
         run.checkpointer.close()
     return run.result()

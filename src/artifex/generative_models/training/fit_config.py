@@ -16,6 +16,12 @@ def _check_optional_int(owner: str, field: str, value: object, *, minimum: int) 
         v.check_int(owner, field, value, minimum=minimum)
 
 
+def _check_optional_minutes(owner: str, field: str, value: object) -> None:
+    """``value`` is ``None`` (off) or a positive, finite number of minutes."""
+    if value is not None:
+        v.check_float(owner, field, value, low=0.0, low_inclusive=False)
+
+
 def _check_bool(owner: str, field: str, value: object) -> None:
     if not isinstance(value, bool):
         v.fail(owner, field, value, "must be True or False")
@@ -36,13 +42,19 @@ class FitConfig:
         ``fold_in(key, n)``, so a resumed run draws the same noise as an uninterrupted one.
       checkpoint_every_steps: also checkpoint every this many steps (mid-epoch).
       checkpoint_every_epochs: checkpoint after every this many epochs. The last step is
-        always checkpointed, and so is the step at which a SIGINT arrives.
+        always checkpointed, and so is the step at which a SIGINT or SIGTERM arrives.
+      checkpoint_every_minutes: also checkpoint when this many minutes of wall-clock time
+        passed since the last periodic checkpoint.
       max_to_keep: newest checkpoints kept on disk.
       resume: continue from the newest checkpoint in ``output_dir/checkpoints`` if there is
         one. With ``False`` an existing checkpoint is an error rather than overwritten.
-      patience: stop after this many epochs in a row without an improvement of the epoch's
-        mean loss by more than ``min_delta``.
-      min_delta: the smallest decrease of the epoch loss that counts as an improvement; each
+      monitor: the metric that chooses the best model and drives early stopping: ``"loss"``
+        (the epoch's mean training loss) or a metric the ``evaluate`` callable returns
+        (e.g. ``"fid"``).
+      mode: ``"min"`` when lower values of ``monitor`` are better, ``"max"`` otherwise.
+      patience: stop after this many checks in a row without an improvement of ``monitor``
+        by more than ``min_delta`` (a check per epoch for the loss, per evaluation otherwise).
+      min_delta: the smallest change of ``monitor`` that counts as an improvement; each
         improvement also exports the model to ``output_dir/best_model``.
       sample_every_epochs: write a sample grid and a forward-noising grid every this many
         epochs (from the EMA weights when there are any), and refresh the training curve.
@@ -51,6 +63,9 @@ class FitConfig:
       sampling_steps: denoising steps of the sample grids.
       final_samples: after training, write a 4x4 sample grid and the training curve.
       evaluate_every_epochs: call the ``evaluate`` callable of ``fit`` every this many epochs.
+      evaluate_every_steps: also call it every this many steps.
+      evaluate_every_minutes: also call it when this many minutes passed since the last
+        step- or time-based evaluation.
       log_every_steps: fetch the losses from the device, check them and refresh the progress
         bar every this many steps (the device runs ahead between fetches).
       progress_bar: show a tqdm bar (it switches itself off when stdout is not a terminal).
@@ -62,8 +77,11 @@ class FitConfig:
     seed: int = 0
     checkpoint_every_steps: int | None = None
     checkpoint_every_epochs: int | None = 1
+    checkpoint_every_minutes: float | None = None
     max_to_keep: int = 3
     resume: bool = True
+    monitor: str = "loss"
+    mode: str = "min"
     patience: int | None = 4
     min_delta: float = 1e-4
     sample_every_epochs: int | None = None
@@ -72,6 +90,8 @@ class FitConfig:
     sampling_steps: int = 50
     final_samples: bool = True
     evaluate_every_epochs: int | None = 1
+    evaluate_every_steps: int | None = None
+    evaluate_every_minutes: float | None = None
     log_every_steps: int = 25
     progress_bar: bool = True
 
@@ -87,8 +107,12 @@ class FitConfig:
         _check_optional_int(
             owner, "checkpoint_every_epochs", self.checkpoint_every_epochs, minimum=1
         )
+        _check_optional_minutes(owner, "checkpoint_every_minutes", self.checkpoint_every_minutes)
         v.check_int(owner, "max_to_keep", self.max_to_keep, minimum=1)
         _check_bool(owner, "resume", self.resume)
+        if not isinstance(self.monitor, str) or not self.monitor:
+            v.fail(owner, "monitor", self.monitor, "must name a metric, e.g. 'loss' or 'fid'")
+        v.check_choice(owner, "mode", self.mode, ("min", "max"))
         _check_optional_int(owner, "patience", self.patience, minimum=1)
         v.check_float(owner, "min_delta", self.min_delta, low=0.0)
         _check_optional_int(owner, "sample_every_epochs", self.sample_every_epochs, minimum=1)
@@ -97,6 +121,8 @@ class FitConfig:
         v.check_int(owner, "sampling_steps", self.sampling_steps, minimum=1)
         _check_bool(owner, "final_samples", self.final_samples)
         _check_optional_int(owner, "evaluate_every_epochs", self.evaluate_every_epochs, minimum=1)
+        _check_optional_int(owner, "evaluate_every_steps", self.evaluate_every_steps, minimum=1)
+        _check_optional_minutes(owner, "evaluate_every_minutes", self.evaluate_every_minutes)
         v.check_int(owner, "log_every_steps", self.log_every_steps, minimum=1)
         _check_bool(owner, "progress_bar", self.progress_bar)
 

@@ -1,8 +1,15 @@
 """DiffusionTrainer: the denoising training step and the EMA of weights.
 
-``train_step(model, optimizer, batch, key)`` is written to be wrapped whole in
-``nnx.jit``: noise and timestep draws, the forward pass, the loss, the gradient and the
-optimizer update become one XLA program. All randomness comes from ``key``.
+The trainer protocol (:mod:`artifex.generative_models.training.protocol`):
+``state = trainer.init_state(model, optimizer)`` builds a
+:class:`~artifex.generative_models.training.state.TrainState`, and
+``nnx.jit(trainer.train_step)(state, batch, key)`` runs noise and timestep draws, the forward
+pass, the loss, the gradient, the optimizer update and the EMA update (when due) as one XLA
+program, returning the metrics; ``trainer.generate(state, n, key)`` samples from the EMA weights.
+
+The seed form stays: ``loss, metrics = nnx.jit(trainer.train_step)(model, optimizer, batch,
+key)`` is the same step on a model and optimizer, with the EMA kept on the host by
+``trainer.update_ema(model)``. All randomness comes from ``key``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from artifex.generative_models.core.losses import LOSS_WEIGHTINGS, elementwise_l
 from artifex.generative_models.core.noise_schedule import NoiseSchedule
 from artifex.generative_models.core.prediction import prediction_target
 from artifex.generative_models.training.ema import EMAState, ema_init, ema_update
+from artifex.generative_models.training.state import TrainState
 
 TIMESTEP_SAMPLINGS = ("uniform", "logit_normal")
 
@@ -39,8 +47,9 @@ class DiffusionTrainingConfig:
       loss_weighting: ``uniform``, ``snr`` or ``min_snr`` (see ``core.losses``).
       min_snr_gamma: the cap ``gamma`` of ``min_snr``.
       ema_decay: the largest EMA decay, reached after the warm-up (see ``training.ema``).
-      ema_update_every: the intended number of steps between EMA updates; training loops
-        ask :meth:`DiffusionTrainer.ema_due` whether a step should update the EMA.
+      ema_update_every: update the EMA on every this many steps (0-based steps ``s`` with
+        ``s % ema_update_every == 0``): inside the compiled step of a ``TrainState``; a
+        hand-written seed loop asks :meth:`DiffusionTrainer.ema_due`.
       microbatch_size: ``None`` runs the whole batch through the network at once. An
         integer splits each batch into chunks of this many images whose gradients are
         summed in a ``lax.scan`` inside the same compiled step: the update equals the
@@ -207,16 +216,51 @@ class DiffusionTrainer:
         (loss_sum, grad_sum), _ = jax.lax.scan(accumulate, zeros, xs)
         return loss_sum / batch_size, jax.tree.map(lambda g: g / batch_size, grad_sum)
 
-    def train_step(
-        self, model: nnx.Module, optimizer: nnx.Optimizer, batch: dict[str, Any], key: jax.Array
-    ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """One optimisation step on ``batch["image"]``; returns ``(loss, metrics)``.
+    def init_state(self, model: nnx.Module, optimizer: nnx.Optimizer) -> TrainState:
+        """The training state: the model, its optimizer and an EMA copy of the model."""
+        self.prediction_type_for(model)  # refuse a mismatched model before any compilation
+        return TrainState({"model": model}, {"model": optimizer}, ema=("model",))
 
-        Wrap it in ``nnx.jit`` (the model and optimizer are updated in place).
+    def train_step(self, *args: Any) -> Any:
+        """One optimisation step on ``batch["image"]``; wrap it whole in ``nnx.jit``.
+
+        ``train_step(state, batch, key) -> metrics`` updates a :class:`TrainState` in place,
+        EMA included when due, and returns ``{"loss", "grad_norm"}``.
+        ``train_step(model, optimizer, batch, key) -> (loss, metrics)`` is the seed form: the
+        same update of the model and optimizer, the EMA left to :meth:`update_ema`.
         """
+        if len(args) == 3:
+            return self._state_step(*args)
+        if len(args) == 4:
+            model, optimizer, batch, key = args
+            metrics = self._update(model, optimizer, batch, key)
+            return metrics["loss"], metrics
+        raise TypeError(
+            "train_step takes (state, batch, key) or (model, optimizer, batch, key), got "
+            f"{len(args)} arguments"
+        )
+
+    def _update(
+        self, model: nnx.Module, optimizer: nnx.Optimizer, batch: dict[str, Any], key: jax.Array
+    ) -> dict[str, jax.Array]:
         loss, grads = self._loss_and_grads(model, batch["image"], key)
         optimizer.update(model, grads)
-        return loss, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+        return {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+
+    def _state_step(
+        self, state: TrainState, batch: dict[str, Any], key: jax.Array
+    ) -> dict[str, jax.Array]:
+        metrics = self._update(state.model, state.optimizers["model"], batch, key)
+        state.update_ema(self.config.ema_decay, self.config.ema_update_every)
+        state.step[...] += 1
+        return metrics
+
+    def generate(self, state: TrainState, n: int, key: jax.Array, **options: Any) -> jax.Array:
+        """``n`` images from the EMA weights (the model's before the first EMA update).
+
+        ``options`` go to ``DDPMModel.sample``: ``scheduler``, ``steps``, ``eta``, ...
+        """
+        return state.sample_model().sample(n, key=key, **options)
 
     # ------------------------------------------------------------------ EMA
     def ema_due(self, step: int) -> bool:
