@@ -70,7 +70,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 from flax import nnx
-from tqdm import tqdm
 
 from artifex.data import DatasetNotPreparedError, make_train_iterator
 from artifex.evaluation import MNISTQualityMetric, evaluate_model
@@ -81,11 +80,10 @@ from artifex.generative_models.core.configuration import (
 )
 from artifex.generative_models.core.noise_schedule import create_noise_schedule
 from artifex.generative_models.models.diffusion.ddpm import DDPMModel
-from artifex.generative_models.training.checkpointing import (
-    TrainingCheckpointer,
-    export_best_model,
-)
-from artifex.generative_models.training.interrupt import DeferredInterrupt
+from artifex.generative_models.training.checkpointing import export_best_model
+from artifex.generative_models.training.fit import fit
+from artifex.generative_models.training.fit_config import FitConfig
+from artifex.generative_models.training.hooks import Hook
 from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
@@ -407,94 +405,66 @@ trainer = DiffusionTrainer(
         microbatch_size=cfg.microbatch_size,  # None: the whole batch at once
     ),
 )
-jit_train_step = nnx.jit(trainer.train_step)
-# Bind the model and optimizer once: nnx.jit then skips walking their object graph on every
-# call, which matters when a step takes well under a second (small models, GPUs).
-train_step = nnx.cached_partial(jit_train_step, model, optimizer)
+# The model, its optimizer and an EMA copy of the model, as one object that the compiled step
+# updates (the EMA too, every 10th step) and that checkpoints save whole.
+state = trainer.init_state(model, optimizer)
 print(f"{total_steps} steps over {num_epochs} epoch(s) of {steps_per_epoch} batches")
 
-# Checkpoints (model, optimizer, EMA, data position, losses) after every epoch: `--resume`
-# continues an interrupted run exactly where the last checkpoint left it.
-checkpointer = TrainingCheckpointer(output_dir / "checkpoints", max_to_keep=2)
-global_step, losses = 0, []
-if (
-    args.resume
-    and (restored := checkpointer.restore_latest(model, optimizer, trainer=trainer)) is not None
-):
-    global_step, losses = restored.step, restored.extra["losses"]
-    train_iter.set_state(restored.iterator_state)
-    print(f"resumed from the checkpoint of step {global_step}")
+# `fit` checkpoints after every epoch (model, optimizer, EMA, data position, losses); with
+# `--resume` it continues an interrupted run exactly where the last checkpoint left it.
+fit_config = FitConfig(
+    output_dir=output_dir,
+    epochs=num_epochs,
+    max_steps=total_steps,
+    seed=cfg.seed,
+    checkpoint_every_epochs=1,
+    max_to_keep=2,
+    resume=args.resume,
+    patience=None,  # a fixed budget: no early stopping
+    final_samples=False,  # the sections below sample and plot
+    evaluate_every_epochs=None,
+)
 # --8<-- [end:training_setup]
 
 # %% [markdown]
 # ## 6. Training
 #
-# The first step takes longer: it compiles the train step. Losses stay on the device during an
-# epoch and are fetched once at its end, so the host never waits for the accelerator mid-epoch
-# (the progress bar reads one loss every 25 steps). Ctrl-C (or the notebook's interrupt) lets
-# the current step finish, saves a checkpoint and stops; rerun with `--resume` to go on.
+# `fit` runs the compiled step over the epochs. The first step takes longer: it compiles the
+# train step (the small hook below times it). Losses stay on the device and are fetched every
+# 25 steps for the progress bar, so the host does not wait for the accelerator at every step.
+# Ctrl-C (or the notebook's interrupt, or a SIGTERM from a cluster's scheduler) lets the
+# current step finish, saves a checkpoint and stops; rerun with `--resume` to go on.
+
 
 # %%
 # --8<-- [start:training]
-compile_seconds = None
+class FirstStepTimer(Hook):
+    """Seconds until the first step finished: mostly compiling it."""
+
+    def on_start(self, run):
+        self.start, self.seconds = time.perf_counter(), None
+
+    def on_step(self, run, metrics):
+        if self.seconds is None:
+            jax.block_until_ready(metrics)  # once: later steps run asynchronously
+            self.seconds = time.perf_counter() - self.start
+
+
+timer = FirstStepTimer()
 train_start = time.perf_counter()
-progress = tqdm(total=total_steps, initial=global_step, desc="training", mininterval=0.5)
-
-
-def save_checkpoint():
-    checkpointer.save(
-        global_step,
-        model,
-        optimizer,
-        ema_state=trainer.ema_state,
-        rng_key=train_key,
-        iterator_state=train_iter.get_state(),
-        extra={"losses": losses},
-    )
-
-
-with DeferredInterrupt() as interrupt:
-    for epoch in range(train_iter.current_epoch, num_epochs):
-        epoch_losses = []
-        for batch in train_iter.epoch():
-            if global_step >= total_steps or interrupt.requested:
-                break
-            step_key = jax.random.fold_in(train_key, global_step)
-            loss, metrics = train_step({"image": batch["image"]}, step_key)
-            if compile_seconds is None:
-                compile_seconds = time.perf_counter() - train_start
-            if trainer.ema_due(global_step):
-                trainer.update_ema(model)
-            epoch_losses.append(loss)
-            global_step += 1
-            progress.update(1)
-            if global_step % 25 == 0 or global_step == total_steps:
-                lr = float(lr_schedule(global_step - 1))
-                progress.set_postfix(loss=f"{float(loss):.4f}", lr=f"{lr:.2e}")
-        epoch_losses = np.asarray(jax.device_get(epoch_losses), dtype=np.float64)
-        if not np.isfinite(epoch_losses).all():
-            raise FloatingPointError(
-                f"the loss became NaN or infinite by step {global_step}; the last good "
-                "checkpoint is kept: try a lower peak LR or --batch-size, then --resume"
-            )
-        losses.extend(epoch_losses.tolist())
-        save_checkpoint()
-        if interrupt.requested:
-            progress.close()
-            print(
-                f"interrupted ({interrupt.signal_name}) at step {global_step}: checkpoint "
-                f"saved in {checkpointer.directory}; continue with --resume"
-            )
-            interrupt.stop()
-        if len(epoch_losses):
-            tqdm.write(f"epoch {epoch + 1}/{num_epochs}: mean loss {epoch_losses.mean():.4f}")
-        if global_step >= total_steps:
-            break
-progress.close()
+try:
+    result = fit(trainer, state, train_iter, fit_config, hooks=[timer], learning_rate=lr_schedule)
+except FileExistsError:
+    raise SystemExit(
+        f"error: {output_dir} holds a checkpoint of an earlier run: pass --resume to continue "
+        "it, or --output-dir for a new run"
+    ) from None
 train_seconds = time.perf_counter() - train_start
+compile_seconds = timer.seconds
 
-losses = np.asarray(losses)
-learning_rates = np.asarray(lr_schedule(np.arange(global_step)))  # the LR each step used
+global_step = result.global_step
+losses = result.losses
+learning_rates = result.learning_rates  # the LR each step used
 final_loss = float(losses[-100:].mean())
 print(
     f"trained {global_step} steps in {train_seconds:.0f} s "
@@ -515,10 +485,10 @@ print(
 
 # %%
 # --8<-- [start:sampling]
-ema_model = trainer.ema_model(model)
+ema_model = state.sample_model()
 sample_start = time.perf_counter()
-samples = ema_model.sample(
-    16, scheduler=cfg.sampler, steps=cfg.sampling_steps, key=jax.random.key(cfg.seed + 1)
+samples = trainer.generate(
+    state, 16, jax.random.key(cfg.seed + 1), scheduler=cfg.sampler, steps=cfg.sampling_steps
 )
 samples = np.asarray(jax.device_get(samples))
 sample_seconds = time.perf_counter() - sample_start
@@ -605,10 +575,9 @@ print(f"training curve: {curve_path}")
 export_dir = output_dir / "ema_model"
 export_best_model(
     export_dir,
-    model,
+    ema_model,
     step=global_step,
-    ema_state=trainer.ema_state,
-    metadata={"config": config.to_dict(), "final_loss": final_loss},
+    metadata={"config": config.to_dict(), "final_loss": final_loss, "ema_weights": True},
 )
 summary = dict(
     config=vars(cfg),
