@@ -34,6 +34,7 @@
 # %%
 import argparse
 import json
+import math
 import os
 import platform
 import shlex
@@ -60,6 +61,8 @@ from artifex.generative_models.core.configuration import (
 )
 from artifex.generative_models.core.noise_schedule import create_noise_schedule
 from artifex.generative_models.models.diffusion.ddpm import DDPMModel
+from artifex.generative_models.training.fit import fit
+from artifex.generative_models.training.fit_config import FitConfig
 from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
@@ -170,24 +173,24 @@ else:
     optimizer = nnx.Optimizer(
         model, optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr)), wrt=nnx.Param
     )
-    step_fn = nnx.jit(trainer.train_step)
-    losses, start = [], time.perf_counter()
-    for step in range(train_steps):
-        batch = next(batches)
-        loss, _ = step_fn(
-            model, optimizer, {"image": batch["image"]}, jax.random.fold_in(keys[2], step)
-        )
-        trainer.update_ema(model)
-        losses.append(loss)
-        if (step + 1) % 100 == 0:
-            print(f"  step {step + 1}/{train_steps}: loss {float(loss):.4f}", flush=True)
-    losses = np.asarray(jax.device_get(losses), dtype=np.float64)
+    state = trainer.init_state(model, optimizer)
+    start = time.perf_counter()
+    fit_config = FitConfig(
+        output_dir=output_dir / "training",  # checkpoints: a rerun reuses the trained state
+        epochs=math.ceil(train_steps / len(batches)),
+        max_steps=train_steps,
+        seed=args.seed,
+        patience=None,  # a fixed number of steps
+        final_samples=False,
+        log_every_steps=100,
+    )
+    result = fit(trainer, state, batches, fit_config, learning_rate=lr)
     train_seconds = time.perf_counter() - start
-    model = trainer.ema_model(model)
+    model = state.sample_model()
     model_source = f"trained here: {train_steps} steps, batch {batch_size}, {train_seconds:.0f} s"
     trained_steps = train_steps
     plot_training_curve(
-        losses,
+        result.losses,
         output_dir / "training_curve.png",
         learning_rates=lr(np.arange(train_steps)),
         window=50,

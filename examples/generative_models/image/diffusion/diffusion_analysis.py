@@ -35,6 +35,7 @@
 
 # %%
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -62,6 +63,9 @@ from artifex.generative_models.core.configuration import (
 )
 from artifex.generative_models.core.noise_schedule import create_noise_schedule
 from artifex.generative_models.models.diffusion.ddpm import DDPMModel
+from artifex.generative_models.training.fit import fit
+from artifex.generative_models.training.fit_config import FitConfig
+from artifex.generative_models.training.state import copy_module
 from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
@@ -159,7 +163,7 @@ config = (
 hidden_dims, num_timesteps = config.backbone.hidden_dims, config.noise_schedule.num_timesteps
 keys = jax.random.split(jax.random.key(args.seed), 5)
 model = DDPMModel(config, rngs=nnx.Rngs(params=keys[0], sample=keys[1]))
-untrained = nnx.clone(model)
+untrained = copy_module(model)  # own buffers: training donates (frees) the model's
 trainer = DiffusionTrainer(
     create_noise_schedule(config.noise_schedule),
     DiffusionTrainingConfig(ema_decay=0.999, ema_update_every=1),
@@ -174,25 +178,26 @@ else:
     optimizer = nnx.Optimizer(
         model, optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(lr)), wrt=nnx.Param
     )
-    step_fn = nnx.jit(trainer.train_step)
-    losses, start = [], time.perf_counter()
-    for step in range(train_steps):
-        batch = next(batches)
-        key = jax.random.fold_in(keys[2], step)
-        loss, _ = step_fn(model, optimizer, {"image": batch["image"]}, key)
-        trainer.update_ema(model)
-        losses.append(loss)
-        if (step + 1) % 100 == 0:
-            print(f"  step {step + 1}/{train_steps}: loss {float(loss):.4f}", flush=True)
-    losses = np.asarray(jax.device_get(losses), dtype=np.float64)
+    state = trainer.init_state(model, optimizer)
+    start = time.perf_counter()
+    fit_config = FitConfig(
+        output_dir=output_dir / "training",  # checkpoints: a rerun reuses the trained state
+        epochs=math.ceil(train_steps / len(batches)),
+        max_steps=train_steps,
+        seed=args.seed,
+        patience=None,  # a fixed number of steps
+        final_samples=False,
+        log_every_steps=100,
+    )
+    result = fit(trainer, state, batches, fit_config, learning_rate=lr)
     print(f"trained {train_steps} steps in {time.perf_counter() - start:.0f} s")
     plot_training_curve(
-        losses,
+        result.losses,
         output_dir / "training_curve.png",
         learning_rates=lr(np.arange(train_steps)),
         window=50,
     )
-    model = trainer.ema_model(model)
+    model = state.sample_model()
 
 # %% [markdown]
 # ## 4. Noise-prediction error per timestep

@@ -140,7 +140,9 @@ def learning_rate_history(learning_rate: Schedule | float | None, steps: int) ->
 def bind_train_step(trainer: Trainer, state: TrainState) -> StepFn:
     """``trainer.train_step`` compiled and bound to ``state``: call it as ``step(batch, key)``.
 
-    The state's buffers are donated, so the update reuses their memory.
+    The state's buffers are donated, so the update reuses their memory; arrays shared with the
+    state from before (``nnx.clone(model)``, a kept ``nnx.state(model)``) are freed by the first
+    step. Keep :func:`~artifex.generative_models.training.state.copy_module` copies instead.
     """
     return nnx.cached_partial(nnx.jit(trainer.train_step, donate_argnums=0), state)
 

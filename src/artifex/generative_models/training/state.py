@@ -58,7 +58,7 @@ class TrainState(nnx.Module):
             raise ValueError(f"ema names {missing} are not models; models are {sorted(models)}")
         self.models = nnx.Dict(dict(models))
         self.optimizers = nnx.Dict(dict(optimizers))
-        self.ema = nnx.Dict({name: _copy(models[name]) for name in ema})
+        self.ema = nnx.Dict({name: copy_module(models[name]) for name in ema})
         self.step = nnx.Variable(jnp.zeros((), jnp.int32))
         self.ema_count = nnx.Variable(jnp.zeros((), jnp.int32))
 
@@ -97,9 +97,13 @@ class TrainState(nnx.Module):
         self.ema_count[...] = count + due.astype(jnp.int32)
 
 
-def _copy(module: nnx.Module) -> nnx.Module:
-    """A clone of ``module`` with buffers of its own (the step donates every buffer it updates,
-    and XLA refuses one buffer donated twice)."""
+def copy_module(module: nnx.Module) -> nnx.Module:
+    """A clone of ``module`` with array buffers of its own.
+
+    ``nnx.clone`` shares the arrays, and ``fit`` donates the state's buffers to the compiled
+    step, which frees them: keep a copy made here (e.g. of the untrained model) instead of a
+    clone. The EMA copies are made this way too, since XLA refuses one buffer donated twice.
+    """
     clone = nnx.clone(module)
     nnx.update(clone, jax.tree.map(lambda x: jnp.array(x, copy=True), nnx.state(clone)))
     return clone
