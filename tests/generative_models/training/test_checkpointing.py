@@ -167,3 +167,23 @@ def test_export_metadata_builds_the_model_before_loading(tmp_path, micro_model):
     assert_same(nnx.state(rebuilt, nnx.Param), nnx.state(model, nnx.Param))
     with pytest.raises(FileNotFoundError, match="no best-model export"):
         best_model_metadata(tmp_path / "missing")
+
+
+def test_save_model_and_load_model_rebuild_the_model_in_two_lines(tmp_path, tiny_model) -> None:
+    from artifex.generative_models.training.checkpointing import load_model, save_model
+
+    save_model(tmp_path / "export", tiny_model)
+    loaded = load_model(tmp_path / "export")
+    assert type(loaded) is type(tiny_model) and loaded.config == tiny_model.config
+    original = flat_arrays(nnx.state(tiny_model, nnx.Param))
+    for path, value in flat_arrays(nnx.state(loaded, nnx.Param)).items():
+        np.testing.assert_array_equal(value, original[path], err_msg=path)
+
+
+def test_load_model_refuses_types_outside_artifex(tmp_path, tiny_model) -> None:
+    import pytest
+
+    from artifex.generative_models.training.checkpointing import _resolve
+
+    with pytest.raises(ValueError, match="is not an artifex class"):
+        _resolve("os:system")

@@ -328,3 +328,65 @@ def flat_arrays(tree: Any) -> dict[str, np.ndarray]:
     """``{"path/to/leaf": array}`` of a pytree, keys as data (for saving or comparing)."""
     flat = jax.tree_util.tree_flatten_with_path(keys_to_data(tree))[0]
     return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in flat}
+
+
+#: Only classes inside the package are rebuilt from a stored type tag.
+_TRUSTED_PREFIX = "artifex."
+
+
+def _type_tag(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _resolve(tag: str) -> type:
+    import importlib
+
+    module, _, name = tag.partition(":")
+    if not module.startswith(_TRUSTED_PREFIX) or not name:
+        raise ValueError(
+            f"stored type {tag!r} is not an artifex class; load it into a model you build "
+            "yourself with load_best_model(directory, model)"
+        )
+    return getattr(importlib.import_module(module), name)
+
+
+def save_model(directory: str | os.PathLike[str], model: nnx.Module, *, step: int = 0) -> Path:
+    """Write ``model`` (weights, its config and their types) so :func:`load_model` rebuilds it.
+
+    The model must carry a config with ``to_dict()`` (every artifex model does). Same format as
+    :func:`export_best_model`; an existing export in ``directory`` is replaced.
+    """
+    config = getattr(model, "config", None)
+    if not callable(getattr(config, "to_dict", None)):
+        raise TypeError(
+            f"{type(model).__name__} has no .config with to_dict(); save_model needs it to "
+            "rebuild the model (use export_best_model and load_best_model otherwise)"
+        )
+    metadata = {
+        "model_type": _type_tag(model),
+        "config_type": _type_tag(config),
+        "config": config.to_dict(),
+    }
+    return export_best_model(directory, model, step=step, metadata=metadata)
+
+
+def load_model(directory: str | os.PathLike[str]) -> nnx.Module:
+    """Rebuild the model a :func:`save_model` (or fit's best-model export) wrote, weights
+    included: ``model = load_model("runs/mnist/best_model")``.
+
+    Raises:
+      FileNotFoundError: ``directory`` holds no export.
+      ValueError: the export has no stored model type (an export made without one: build the
+        model and use :func:`load_best_model`).
+    """
+    meta = best_model_metadata(directory)
+    if "model_type" not in meta or "config_type" not in meta:
+        raise ValueError(
+            f"{directory} stores no model type; build the model from meta['config'] and call "
+            "load_best_model(directory, model)"
+        )
+    config = _resolve(meta["config_type"]).from_dict(meta["config"])
+    model = _resolve(meta["model_type"])(config, rngs=nnx.Rngs(0))
+    load_best_model(directory, model)
+    return model

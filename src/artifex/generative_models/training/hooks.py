@@ -416,10 +416,16 @@ class ProgressBar(Hook):
 
 
 def config_metadata(model: Any) -> dict[str, Any]:
-    """``{"config": model.config.to_dict()}`` when the model has such a config (a
-    ``DDPMModel`` does), so that an export can be loaded without restating the architecture."""
-    to_dict = getattr(getattr(model, "config", None), "to_dict", None)
-    return {"config": to_dict()} if callable(to_dict) else {}
+    """The model's and its config's type and ``config.to_dict()`` when it has such a config
+    (every artifex model does), so that ``load_model(best_model_dir)`` rebuilds it."""
+    config = getattr(model, "config", None)
+    if not callable(getattr(config, "to_dict", None)):
+        return {}
+    return {
+        "model_type": f"{type(model).__module__}:{type(model).__qualname__}",
+        "config_type": f"{type(config).__module__}:{type(config).__qualname__}",
+        "config": config.to_dict(),
+    }
 
 
 def default_hooks(config: FitConfig, trainer: Any, evaluate: Any = None) -> list[Hook]:

@@ -169,7 +169,59 @@ def run_devices(out: Path) -> None:
         "global_batch": error_of(lambda: global_batch(odd, mesh)),
         "sample": error_of(lambda: dist.sample_sharded(model, 6, mesh, scheduler="ddim", steps=2)),
     }
+    result.update(run_fit(out, mesh))
     (out / "devices.json").write_text(json.dumps(result, indent=1))
+
+
+def run_fit(out: Path, mesh) -> dict:
+    """``fit`` with the sharded FSDP step on 4 devices for 5 steps, checkpointed there, then
+    resumed by ``fit`` with the default single-device step: against 16 single-device steps."""
+    import jax
+    from flax import nnx
+
+    from artifex.generative_models.training import distributed as dist
+    from artifex.generative_models.training.fit import fit
+    from artifex.generative_models.training.fit_config import FitConfig
+
+    def fit_run(output_dir: Path, max_steps: int | None, sharded: bool):
+        model, optimizer, trainer = build()
+        state = trainer.init_state(model, optimizer)
+        step = None
+        if sharded:
+            sharded_step = dist.make_train_step(
+                trainer, mesh, fsdp=True, min_fsdp_size=MIN_FSDP_SIZE
+            )
+            step = sharded_step.bind(state)
+        config = FitConfig(
+            output_dir=output_dir,
+            epochs=2,
+            max_steps=max_steps,
+            checkpoint_every_steps=3,
+            checkpoint_every_epochs=None,
+            patience=None,
+            final_samples=False,
+            progress_bar=False,
+        )
+        return fit(trainer, state, iterator(), config, train_step=step), state
+
+    reference, reference_state = fit_run(out / "fit_ref", None, sharded=False)
+    first, sharded_state = fit_run(out / "fit_sharded", 5, sharded=True)
+    leaves = jax.tree.leaves(nnx.state(sharded_state))
+    split = sum(not x.sharding.is_fully_replicated for x in leaves if hasattr(x, "sharding"))
+    resumed, resumed_state = fit_run(out / "fit_sharded", None, sharded=False)
+    for name, state in (("fit_ref", reference_state), ("fit_resumed", resumed_state)):
+        np.savez(out / f"{name}.npz", **params(state.model))
+        np.savez(out / f"{name}_ema.npz", **params(state.ema["model"]))
+    return {
+        "fit_ref_losses": reference.losses.tolist(),
+        "fit_sharded_steps": first.global_step,
+        "fit_sharded_split_leaves": split,
+        "fit_resumed_from": resumed.resumed_from,
+        "fit_resumed_losses": resumed.losses.tolist(),
+        "fit_resumed_devices": sorted(
+            {len(x.sharding.device_set) for x in jax.tree.leaves(nnx.state(resumed_state))}
+        ),
+    }
 
 
 def run_host(out: Path, process_id: int, num_processes: int, port: int) -> None:

@@ -169,3 +169,15 @@ def test_checkpoint_written_by_two_hosts_restores_on_one_device(runs: Path) -> N
     model, optimizer, _ = runner.build()
     nnx.update((model, optimizer), restored["state"])
     _assert_same_params(runner.params(model), _npz(runs / "host0.npz"))
+
+
+def test_fit_with_the_sharded_step_resumes_on_one_device(runs) -> None:
+    """fit drives the FSDP step on 4 devices; its checkpoint (one format for every device
+    count) resumes in fit on a single device, and the run ends where 16 single-device steps
+    end."""
+    result = json.loads((runs / "devices.json").read_text())
+    assert result["fit_sharded_steps"] == 5 and result["fit_sharded_split_leaves"] > 0
+    assert result["fit_resumed_from"] == 5 and result["fit_resumed_devices"] == [1]
+    np.testing.assert_allclose(result["fit_resumed_losses"], result["fit_ref_losses"], **TOLERANCE)
+    _assert_same_params(_npz(runs / "fit_resumed.npz"), _npz(runs / "fit_ref.npz"))
+    _assert_same_params(_npz(runs / "fit_resumed_ema.npz"), _npz(runs / "fit_ref_ema.npz"))

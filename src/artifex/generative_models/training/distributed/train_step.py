@@ -32,7 +32,9 @@ from artifex.generative_models.training.distributed.placement import (
 
 
 class ShardedTrainStep:
-    """``step(model, optimizer, batch, key) -> (loss, metrics)``, like ``nnx.jit(train_step)``.
+    """``step(model, optimizer, batch, key) -> (loss, metrics)``, like ``nnx.jit(train_step)``;
+    :meth:`bind` gives the ``step(batch, key) -> metrics`` of a ``TrainState`` that ``fit``
+    takes as its ``train_step``.
 
     The model and optimizer are updated in place; on the first call their state is moved
     onto the mesh. ``batch`` is the global batch: arrays already laid out on the mesh
@@ -88,6 +90,53 @@ class ShardedTrainStep:
             )
             self._compiled[graphdef] = (fn, shardings)
         return self._compiled[graphdef]
+
+    def jitted_state(self, graphdef: Any, tree: Any) -> tuple[Any, Any]:
+        """``(jit(pure_step), shardings)`` of a ``TrainState`` structure (cached)."""
+        key = ("state", graphdef)
+        if key not in self._compiled:
+            trainer = self.trainer
+
+            def pure_step(tree, batch, rng):
+                state = nnx.merge(graphdef, tree)
+                metrics = trainer.train_step(state, batch, rng)
+                return nnx.state(state), metrics
+
+            shardings = self.shardings(tree)
+            rep = replicated(self.mesh)
+            fn = jax.jit(
+                pure_step,
+                in_shardings=(shardings, self.batch_sharding, rep),
+                out_shardings=(shardings, rep),
+                donate_argnums=(0,) if self.donate else (),
+            )
+            self._compiled[key] = (fn, shardings)
+        return self._compiled[key]
+
+    def bind(self, state: Any) -> Any:
+        """``step(batch, key) -> metrics`` for ``fit(..., train_step=...)``, bound to ``state``.
+
+        Moves the state onto the mesh now (checkpoints then save and restore it sharded).
+        ``batch`` is this host's slice on several hosts (assembled here with
+        :func:`artifex.data.global_batch`) or the whole batch on one. The new state is written
+        back into ``state`` after every step, so hooks see it; that costs one walk over the
+        state's object graph per step, negligible next to a step worth sharding.
+        """
+        from artifex.data.global_batch import global_batch
+
+        graphdef, tree = nnx.split(state)
+        fn, shardings = self.jitted_state(graphdef, tree)
+        nnx.update(state, put(tree, shardings))
+        rep = replicated(self.mesh)
+
+        def step(batch: Any, key: jax.Array) -> Any:
+            if jax.process_count() > 1:
+                batch = global_batch(batch, self.mesh, axis_name=DATA_AXIS)
+            new_tree, metrics = fn(nnx.state(state), self.place_batch(batch), put(key, rep))
+            nnx.update(state, new_tree)
+            return metrics
+
+        return step
 
     def place_batch(self, batch: Any) -> Any:
         """``batch`` laid out along ``data`` (unchanged if it already is)."""
