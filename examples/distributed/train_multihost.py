@@ -15,6 +15,7 @@ from the whole batch. See docs/guides/distributed.md.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from pathlib import Path
@@ -35,7 +36,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fsdp", action="store_true", help="shard parameters and optimizer state")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--checkpoint-dir", type=Path, help="shared directory for the final state")
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("outputs/multihost"),
+        help="shared directory: checkpoints (rerun to resume), history, metrics",
+    )
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--samples", type=int, default=0, help="images to sample at the end")
     return p.parse_args(argv)
 
@@ -100,15 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     initialize(args)
 
     import jax
-    from flax import nnx
 
-    from artifex.data import global_batch, make_train_iterator
+    from artifex.data import make_train_iterator
     from artifex.generative_models.training.distributed import (
         make_data_mesh,
         make_train_step,
         sample_sharded,
-        save_sharded,
     )
+    from artifex.generative_models.training.fit import fit
+    from artifex.generative_models.training.fit_config import FitConfig
 
     main_process = jax.process_index() == 0
     mesh = make_data_mesh()
@@ -122,26 +129,32 @@ def main(argv: list[str] | None = None) -> None:
         args.dataset, args.batch_size, seed=args.seed, offline_fallback=args.offline_fallback
     )  # this host's slice of each global batch
     model, optimizer, trainer = build(args, batches.image_shape)
-    step = make_train_step(trainer, mesh, fsdp=args.fsdp)
-
-    key = jax.random.key(args.seed + 1)
+    state = trainer.init_state(model, optimizer)
+    # The step over the whole mesh, bound to the state: fit drives it like the one-device step,
+    # and its checkpoints hold the sharded state, which restores on any number of devices.
+    step = make_train_step(trainer, mesh, fsdp=args.fsdp).bind(state)
+    config = FitConfig(
+        output_dir=args.output_dir,
+        epochs=math.ceil(args.steps / len(batches)),
+        max_steps=args.steps,
+        seed=args.seed,
+        checkpoint_every_steps=args.checkpoint_every,
+        patience=None,
+        final_samples=False,
+        log_every_steps=args.log_every,
+        progress_bar=main_process,
+    )
     start = time.perf_counter()
-    for i in range(args.steps):
-        batch = global_batch(next(batches), mesh)
-        loss, _ = step(model, optimizer, batch, jax.random.fold_in(key, i))
-        if trainer.ema_due(i):
-            trainer.update_ema(model)
-        if main_process and (i % args.log_every == 0 or i == args.steps - 1):
-            rate = (i + 1) * args.batch_size / (time.perf_counter() - start)
-            print(f"step {i:6d}  loss {float(loss):.4f}  {rate:8.1f} img/s", flush=True)
-
-    if args.checkpoint_dir is not None:  # every process writes its shards
-        tree = {"state": nnx.state((model, optimizer)), "ema": trainer.ema_state}
-        path = save_sharded(args.checkpoint_dir, tree, force=True)
-        if main_process:
-            print(f"checkpoint: {path} (data position {batches.get_state()})", flush=True)
+    result = fit(trainer, state, batches, config, train_step=step)
+    if main_process:
+        rate = result.global_step * args.batch_size / (time.perf_counter() - start)
+        print(
+            f"{result.global_step} steps, final loss {result.losses[-1]:.4f}, {rate:.1f} img/s; "
+            f"checkpoints in {config.checkpoint_dir}",
+            flush=True,
+        )
     if args.samples:
-        images = sample_sharded(trainer.ema_model(model), args.samples, mesh, scheduler="ddim")
+        images = sample_sharded(state.sample_model(), args.samples, mesh, scheduler="ddim")
         if main_process:
             print(f"sampled {images.shape} across {len(images.sharding.device_set)} device(s)")
     if jax.process_count() > 1:

@@ -47,4 +47,4 @@ def test_sbatch_script_launches_the_example_once_per_node() -> None:
     text = SBATCH.read_text()
     assert "--ntasks-per-node=1" in text
     assert "srun" in text and "examples/distributed/train_multihost.py" in text
-    assert "--batch-size" in text and "--checkpoint-dir" in text
+    assert "--batch-size" in text and "--output-dir" in text

@@ -2,11 +2,16 @@
 
 A checkpoint holds two items:
 
-- ``state`` (arrays): the model's whole ``nnx.State`` (parameters, RNG streams, any other
-  variables), the optimizer state, the EMA (:class:`~artifex.generative_models.training.ema.
-  EMAState`) when there is one, and the training RNG key;
-- ``meta`` (JSON): the global step, the data iterator's ``get_state()``, whether an EMA is
-  stored, and any JSON-serialisable extras (loss history, early-stopping counters).
+- ``state`` (arrays): the whole ``nnx.State`` of the object saved (a ``TrainState``: models
+  with their RNG streams, optimizers, EMA copies, counters; or a bare model), an optimizer
+  state and a host-side EMA (:class:`~artifex.generative_models.training.ema.EMAState`) when
+  given separately;
+- ``meta`` (JSON): the global step, the training RNG key's data, the data iterator's
+  ``get_state()``, and any JSON-serialisable extras (history, hook states, model config).
+
+Arrays keep their global shape and each host writes the shards it owns, and a restore reads
+every array in the layout of the live object it goes into: sharded state saved on 4 devices
+restores onto 1 device, or onto another number of hosts.
 
 Typed PRNG keys (``jax.random.key``) are stored as their raw ``key_data`` and re-wrapped with
 the implementation of the live key they are restored into.
@@ -57,6 +62,22 @@ def data_to_keys(tree: Any, like: Any) -> Any:
     return jax.tree.map(wrap, tree, like)
 
 
+def _key_data_list(key: jax.Array) -> list[int]:
+    data = jax.random.key_data(key) if is_prng_key(key) else key
+    return [int(x) for x in np.asarray(jax.device_get(data)).reshape(-1)]
+
+
+def _restored_key(meta: dict[str, Any], like: jax.Array | None) -> jax.Array | None:
+    """The training key a checkpoint stored, as a key of ``like``'s implementation."""
+    if not meta["has_rng_key"]:
+        return None
+    like = like if like is not None else jax.random.key(0)
+    data = np.asarray(meta["rng_key_data"], np.uint32).reshape(jax.random.key_data(like).shape)
+    if is_prng_key(like):
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like))
+    return jnp.asarray(data)
+
+
 def abstract(tree: Any) -> Any:
     """Shapes and dtypes of ``tree`` (the restore target orbax needs)."""
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
@@ -68,8 +89,13 @@ def all_finite(tree: Any) -> bool:
     Checked on the host: the save copies every array there anyway, and a compiled check
     would cost a compilation per model structure.
     """
-    for leaf in jax.tree.leaves(jax.device_get(keys_to_data(tree))):
-        leaf = np.asarray(leaf)
+    for leaf in jax.tree.leaves(keys_to_data(tree)):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            # Spread over several hosts: reduce where the shards are, fetch one boolean.
+            if jnp.issubdtype(leaf.dtype, jnp.inexact) and not bool(jnp.isfinite(leaf).all()):
+                return False
+            continue
+        leaf = np.asarray(jax.device_get(leaf))
         if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
             return False
     return True
@@ -159,8 +185,6 @@ class TrainingCheckpointer:
             state["optimizer"] = nnx.state(optimizer)
         if ema_state is not None:
             state["ema"] = {"params": ema_state.params, "count": ema_state.count}
-        if rng_key is not None:
-            state["rng_key"] = rng_key
         if not all_finite(state):
             raise FloatingPointError(
                 f"refusing to save checkpoint {step}: the model, optimizer or EMA state holds "
@@ -171,6 +195,9 @@ class TrainingCheckpointer:
             "has_optimizer": optimizer is not None,
             "has_ema": ema_state is not None,
             "has_rng_key": rng_key is not None,
+            # As numbers in the JSON: a key is host-local, which orbax cannot save on several
+            # hosts, and two integers need no array file.
+            "rng_key_data": None if rng_key is None else _key_data_list(rng_key),
             "weights_only": weights_only,
             "iterator_state": iterator_state,
             "extra": extra or {},
@@ -235,8 +262,6 @@ class TrainingCheckpointer:
         if meta["has_ema"]:
             params = nnx.state(model, nnx.Param)
             like["ema"] = {"params": params, "count": jnp.zeros((), jnp.int32)}
-        if meta["has_rng_key"]:
-            like["rng_key"] = rng_key_like if rng_key_like is not None else jax.random.key(0)
         restored = self._manager.restore(
             step,
             args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract(keys_to_data(like)))),
@@ -250,7 +275,7 @@ class TrainingCheckpointer:
             trainer.ema_state = None if ema is None else EMAState(ema["params"], ema["count"])
         return RestoredCheckpoint(
             step=int(meta["step"]),
-            rng_key=restored.get("rng_key"),
+            rng_key=_restored_key(meta, rng_key_like),
             iterator_state=meta["iterator_state"],
             extra=meta["extra"],
         )

@@ -223,6 +223,8 @@ class FitRun:
         self.write_history()
 
     def write_history(self) -> None:
+        if jax.process_index() != 0:  # one writer on a shared file system
+            return
         path = self.config.output_path / "history.json"
         record = {"global_step": self.global_step, **dataclasses.asdict(self.history)}
         path.write_text(json.dumps(record, indent=1) + "\n")

@@ -352,12 +352,22 @@ class MetricsWriter(Hook):
 
     def on_start(self, run: Any) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.tensorboard_dir is not None and importlib.util.find_spec("tensorboardX"):
+        import jax
+
+        if (
+            jax.process_index() == 0
+            and self.tensorboard_dir is not None
+            and importlib.util.find_spec("tensorboardX")
+        ):
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(str(self.tensorboard_dir))
 
     def write(self, kind: str, record: dict[str, Any]) -> None:
+        import jax
+
+        if jax.process_index() != 0:  # one writer on a shared file system
+            return
         with self.path.open("a") as stream:
             stream.write(json.dumps({"kind": kind, "time": time.time(), **record}) + "\n")
         if self.writer is not None:

@@ -108,6 +108,30 @@ def ema_params(trainer) -> dict[str, np.ndarray]:
     return {jax.tree_util.keystr(p): np.asarray(x) for p, x in flat}
 
 
+def save_state(directory: Path, model, optimizer, *, ema_state=None, mesh=None) -> None:
+    """One checkpoint of the (possibly sharded) model, optimizer and EMA, as fit writes them:
+    a TrainState, its EMA copy holding the host-side EMA of the seed-style loop."""
+    import jax
+    from flax import nnx
+
+    from artifex.generative_models.training import distributed as dist
+    from artifex.generative_models.training.checkpointing import TrainingCheckpointer
+    from artifex.generative_models.training.state import TrainState
+
+    ema = ("model",) if ema_state is not None else ()
+    state = TrainState({"model": model}, {"model": optimizer}, ema=ema)
+    if ema_state is not None:
+        nnx.update(state.ema["model"], ema_state.params)
+        state.ema_count[...] = ema_state.count
+    if mesh is not None:  # the EMA copy where the EMA lives, and the counters
+        dist.shard_state(state, mesh=mesh, fsdp=True, min_fsdp_size=MIN_FSDP_SIZE)
+    elif jax.process_count() > 1:  # the new counters are host-local: make them global too
+        nnx.update(state, dist.replicate(nnx.state(state), dist.make_data_mesh()))
+    checkpointer = TrainingCheckpointer(directory)
+    checkpointer.save(STEPS, state)
+    checkpointer.close()
+
+
 def error_of(fn) -> str | None:
     try:
         fn()
@@ -147,9 +171,7 @@ def run_devices(out: Path) -> None:
         result[f"{name}_leaves"] = len(leaves)
         if fsdp:
             result["fsdp_largest_spec"] = str(max(leaves, key=lambda x: x.size).sharding.spec)
-            dist.save_sharded(
-                out / "ckpt", {"state": nnx.state((model, optimizer)), "ema": trainer.ema_state}
-            )
+            save_state(out / "ckpt", model, optimizer, ema_state=trainer.ema_state, mesh=mesh)
 
     batch = dist.shard_batch(next(iterator()), mesh)
     result["batch_spec"] = str(batch["image"].sharding.spec)
@@ -233,7 +255,6 @@ def run_host(out: Path, process_id: int, num_processes: int, port: int) -> None:
         process_id=process_id,
         initialization_timeout=60,
     )
-    from flax import nnx
 
     from artifex.data.global_batch import global_batch
     from artifex.generative_models.training import distributed as dist
@@ -243,14 +264,33 @@ def run_host(out: Path, process_id: int, num_processes: int, port: int) -> None:
     step = dist.make_train_step(trainer, mesh)
     batches = iterator()  # process index and count come from jax.distributed
     losses = train(step, batches, model, optimizer, trainer, place=lambda b: global_batch(b, mesh))
-    dist.save_sharded(out / "host_ckpt", {"state": nnx.state((model, optimizer))})
+    save_state(out / "host_ckpt", model, optimizer)
     np.savez(out / f"host{process_id}.npz", **params(model))
+
+    # fit itself across the two processes: each host feeds its slice of the batches.
+    from artifex.generative_models.training.fit import fit
+    from artifex.generative_models.training.fit_config import FitConfig
+
+    model, optimizer, trainer = build()
+    state = trainer.init_state(model, optimizer)
+    config = FitConfig(
+        output_dir=out / "host_fit",
+        epochs=1,
+        max_steps=STEPS,
+        checkpoint_every_epochs=None,
+        patience=None,
+        final_samples=False,
+        progress_bar=False,
+    )
+    fitted = fit(trainer, state, iterator(), config, train_step=step.bind(state))
     info = {
         "losses": losses,
         "process_count": jax.process_count(),
         "device_count": jax.device_count(),
         "local_device_count": jax.local_device_count(),
         "local_batch": batches.local_batch_size,
+        "fit_losses": fitted.losses.tolist(),
+        "fit_steps": fitted.global_step,
     }
     (out / f"host{process_id}.json").write_text(json.dumps(info))
     jax.distributed.shutdown()

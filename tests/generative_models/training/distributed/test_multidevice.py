@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from artifex.generative_models.training.distributed import restore_sharded
-from artifex.generative_models.training.ema import EMAState
+from artifex.generative_models.training.checkpointing import TrainingCheckpointer
+from artifex.generative_models.training.state import TrainState
 
 RUNNER = Path(__file__).resolve().parent / "runner.py"
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}  # float32, summed in a different order
@@ -124,30 +123,31 @@ def test_batches_that_do_not_divide_raise_clear_errors(devices: dict) -> None:
     assert "number of samples=6" in errors["sample"] and "device count=4" in errors["sample"]
 
 
-def _target(runner):
-    model, optimizer, _ = runner.build()
-    ema = EMAState(params=nnx.state(model, nnx.Param), count=jnp.zeros((), jnp.int32))
-    return {"state": nnx.state((model, optimizer)), "ema": ema}
-
-
 def _named(tree) -> dict[str, np.ndarray]:
     flat = jax.tree_util.tree_leaves_with_path(tree)
     return {jax.tree_util.keystr(p): np.asarray(x) for p, x in flat}
 
 
+def _restore_on_one_device(runner, directory: Path, ema: tuple[str, ...] = ()) -> TrainState:
+    """A freshly built state (one device) with the checkpoint put into it."""
+    model, optimizer, _ = runner.build()
+    state = TrainState({"model": model}, {"model": optimizer}, ema=ema)
+    checkpointer = TrainingCheckpointer(directory)
+    restored = checkpointer.restore_latest(state)
+    checkpointer.close()
+    assert restored.step == runner.STEPS
+    return state
+
+
 def test_checkpoint_from_four_fsdp_devices_restores_on_one(runs: Path) -> None:
     runner = _load_runner()
-    restored = restore_sharded(runs / "ckpt", _target(runner))
-    leaves = jax.tree.leaves(restored)
-    assert all(len(x.sharding.device_set) == 1 for x in leaves)
-    model, optimizer, _ = runner.build()
-    nnx.update((model, optimizer), restored["state"])
-    params = {k: np.asarray(v) for k, v in runner.params(model).items()}
+    state = _restore_on_one_device(runner, runs / "ckpt", ema=("model",))
+    assert all(len(x.sharding.device_set) == 1 for x in jax.tree.leaves(nnx.state(state)))
+    params = {k: np.asarray(v) for k, v in runner.params(state.model).items()}
     _assert_same_params(params, _npz(runs / "fsdp4.npz"))
-    assert int(optimizer.step[...]) == runner.STEPS
-    ema = {k.replace(".params", "", 1): v for k, v in _named(restored["ema"].params).items()}
-    _assert_same_params(ema, _npz(runs / "fsdp4_ema.npz"))
-    assert int(restored["ema"].count) == runner.STEPS
+    assert int(state.optimizers["model"].step[...]) == runner.STEPS
+    _assert_same_params(runner.params(state.ema["model"]), _npz(runs / "fsdp4_ema.npz"))
+    assert int(state.ema_count[...]) == runner.STEPS
 
 
 def test_two_processes_agree_with_each_other_and_with_one_device(runs: Path) -> None:
@@ -164,11 +164,15 @@ def test_two_processes_agree_with_each_other_and_with_one_device(runs: Path) -> 
 
 def test_checkpoint_written_by_two_hosts_restores_on_one_device(runs: Path) -> None:
     runner = _load_runner()
-    target = {"state": _target(runner)["state"]}
-    restored = restore_sharded(runs / "host_ckpt", target)
-    model, optimizer, _ = runner.build()
-    nnx.update((model, optimizer), restored["state"])
-    _assert_same_params(runner.params(model), _npz(runs / "host0.npz"))
+    state = _restore_on_one_device(runner, runs / "host_ckpt")
+    _assert_same_params(runner.params(state.model), _npz(runs / "host0.npz"))
+
+
+def test_fit_runs_across_two_processes(runs: Path) -> None:
+    infos = [json.loads((runs / f"host{i}.json").read_text()) for i in range(2)]
+    assert [info["fit_steps"] for info in infos] == [3, 3]
+    np.testing.assert_allclose(infos[0]["fit_losses"], infos[1]["fit_losses"])
+    assert TrainingCheckpointer(runs / "host_fit" / "checkpoints").all_steps() == [3]
 
 
 def test_fit_with_the_sharded_step_resumes_on_one_device(runs) -> None:

@@ -1,20 +1,19 @@
 """Data-parallel (and FSDP) training over devices and hosts with JAX's own sharding.
 
 - :func:`make_data_mesh` - a ``data`` axis over all devices of all hosts.
-- :func:`make_train_step` - ``trainer.train_step`` as one program over the mesh.
+- :func:`make_train_step` - ``trainer.train_step`` as one program over the mesh;
+  ``make_train_step(trainer, mesh).bind(state)`` is the ``train_step`` of ``fit``.
 - :func:`shard_state`, :func:`state_shardings`, :func:`replicate`, :func:`shard_batch` -
   where the state and the batch live.
-- :func:`save_sharded` / :func:`restore_sharded` - checkpoints across device counts.
 - :func:`sample_sharded` - sampling with the images split across devices.
 
 On several hosts, call ``jax.distributed.initialize()`` first and feed each host's slice of
-the global batch through :func:`artifex.data.global_batch`.
+the global batch through :func:`artifex.data.global_batch` (the bound step does it itself).
+Checkpoints are ``fit``'s (:class:`~artifex.generative_models.training.checkpointing.
+TrainingCheckpointer`): a sharded state is saved as such and restores into a state laid out
+on any number of devices.
 """
 
-from artifex.generative_models.training.distributed.checkpoint import (
-    restore_sharded,
-    save_sharded,
-)
 from artifex.generative_models.training.distributed.mesh import (
     DATA_AXIS,
     batch_sharding,
@@ -47,9 +46,7 @@ __all__ = [
     "make_train_step",
     "replicate",
     "replicated",
-    "restore_sharded",
     "sample_sharded",
-    "save_sharded",
     "shard_batch",
     "shard_state",
     "state_shardings",
