@@ -48,3 +48,23 @@ def test_sbatch_script_launches_the_example_once_per_node() -> None:
     assert "--ntasks-per-node=1" in text
     assert "srun" in text and "examples/distributed/train_multihost.py" in text
     assert "--batch-size" in text and "--output-dir" in text
+
+
+def test_a_single_process_run_trains_with_fit_and_resumes(tmp_path, offline_mnist_dir) -> None:
+    import os
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, str(SCRIPT), "--steps", "2", "--batch-size", "8", "--channels", "8,16,16",
+        "--offline-fallback", "--output-dir", str(tmp_path / "run"), "--checkpoint-every", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "TFDS_DATA_DIR": str(offline_mnist_dir), "JAX_PLATFORMS": "cpu"}
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "2 steps, final loss" in first.stdout
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["1", "2"]
+    longer = [*command[:3], "3", *command[4:]]
+    second = subprocess.run(longer, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed from checkpoint step 2" in second.stderr and "3 steps" in second.stdout
