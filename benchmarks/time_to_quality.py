@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     from artifex.evaluation import MNISTQualityMetric, evaluate_model
     from artifex.generative_models.core.noise_schedule import create_noise_schedule
     from artifex.generative_models.models.diffusion.ddpm import DDPMModel
+    from artifex.generative_models.training.fit import fit
+    from artifex.generative_models.training.fit_config import FitConfig
+    from artifex.generative_models.training.hooks import Hook
     from artifex.generative_models.training.trainers.diffusion_trainer import (
         DiffusionTrainer,
         DiffusionTrainingConfig,
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         download=False,
         offline_fallback=True,
     )
-    step = nnx.cached_partial(nnx.jit(trainer.train_step), model, optimizer)
+    state = trainer.init_state(model, optimizer)
     metric = MNISTQualityMetric.load()
 
     payload = {
@@ -120,76 +125,96 @@ def main(argv: list[str] | None = None) -> None:
     }
     headers = ["step", "train s", "cpu s", "loss", "FID", "KID", "IS", "eval s", "load"]
     rows = []
-    train_s = cpu_s = 0.0
-    losses: list = []
-    global_step, next_eval, reached = 0, args.eval_every_s, None
 
-    def evaluate() -> dict:
-        start = time.perf_counter()
-        ema = trainer.ema_model(model)
-        result = evaluate_model(
-            ema, metric, args.eval_samples, jax.random.key(args.seed + 1), steps=args.eval_steps
-        )
-        grid = ema.sample(16, scheduler="ddim", steps=100, key=jax.random.key(args.seed + 2))
-        save_image_grid(
-            np.asarray(grid),
-            args.out.with_suffix(".png"),
-            nrow=4,
-            title=f"step {global_step}, {train_s / 60:.1f} min of training",
-        )
-        record = {
-            "step": global_step,
-            "train_s": round(train_s, 1),
-            "process_cpu_s": round(cpu_s, 1),
-            "loss_last_100": round(float(np.mean(jax.device_get(losses[-100:]))), 5),
-            **result.as_dict(),
-            "eval_s": round(time.perf_counter() - start, 1),
-            "load": common.load_average(),
-        }
-        payload["evaluations"].append(record)
-        rows.append(
-            [
-                record["step"],
-                record["train_s"],
-                record["process_cpu_s"],
-                record["loss_last_100"],
-                round(result.fid, 2),
-                round(result.kid, 3),
-                round(result.inception_score, 2),
-                record["eval_s"],
-                record["load"][0],
-            ]
-        )
-        print(common.format_table(headers, rows[-1:]), flush=True)
-        common.write_json(args.out, payload)
-        return record
+    class TrainingClock(Hook):
+        """Scores the EMA model every ``--eval-every-s`` seconds of training (evaluation time
+        excluded from the clock) and stops at the target FID or the budget."""
 
-    start_wall, start_cpu, eval_wall, eval_cpu = time.perf_counter(), time.process_time(), 0, 0
-    while global_step < steps and reached is None and train_s < args.budget_s:
-        for batch in train_iter.epoch():
-            loss, _ = step({"image": batch["image"]}, jax.random.fold_in(keys[5], global_step))
-            if trainer.ema_due(global_step):
-                trainer.update_ema(model)
-            losses.append(loss)
-            global_step += 1
-            if global_step % 10 == 0:
-                loss.block_until_ready()  # the clock must see the work it dispatched
-            train_s = time.perf_counter() - start_wall - eval_wall
-            cpu_s = time.process_time() - start_cpu - eval_cpu
-            last = global_step >= steps or train_s >= args.budget_s
-            if train_s >= next_eval or last:
-                jax.block_until_ready(loss)
-                train_s = time.perf_counter() - start_wall - eval_wall
-                cpu_s = time.process_time() - start_cpu - eval_cpu
-                next_eval += args.eval_every_s
-                wall, cpu = time.perf_counter(), time.process_time()
-                fid = evaluate()["fid"]
-                eval_wall += time.perf_counter() - wall
-                eval_cpu += time.process_time() - cpu
-                if fid <= args.target_fid:
-                    reached = global_step
-                if last or reached is not None:
-                    break
+        def __init__(self) -> None:
+            self.next_eval, self.reached = args.eval_every_s, None
+            self.eval_wall = self.eval_cpu = 0.0
+
+        def on_start(self, run) -> None:
+            self.start_wall, self.start_cpu = time.perf_counter(), time.process_time()
+
+        def clocks(self) -> tuple[float, float]:
+            wall = time.perf_counter() - self.start_wall - self.eval_wall
+            return wall, time.process_time() - self.start_cpu - self.eval_cpu
+
+        def on_step(self, run, metrics) -> None:
+            if run.global_step % 10 == 0:
+                jax.block_until_ready(metrics)  # the clock must see the work it dispatched
+            train_s, _ = self.clocks()
+            last = run.global_step >= steps or train_s >= args.budget_s
+            if train_s < self.next_eval and not last:
+                return
+            jax.block_until_ready(metrics)
+            self.next_eval += args.eval_every_s
+            wall, cpu = time.perf_counter(), time.process_time()
+            fid = self.evaluate(run)
+            self.eval_wall += time.perf_counter() - wall
+            self.eval_cpu += time.process_time() - cpu
+            if fid <= args.target_fid:
+                self.reached = run.global_step
+            if last or self.reached is not None:
+                run.request_stop(f"time to quality: stopping at step {run.global_step}")
+
+        def evaluate(self, run) -> float:
+            train_s, cpu_s = self.clocks()
+            start = time.perf_counter()
+            ema = run.state.sample_model()
+            result = evaluate_model(
+                ema, metric, args.eval_samples, jax.random.key(args.seed + 1), steps=args.eval_steps
+            )
+            grid = ema.sample(16, scheduler="ddim", steps=100, key=jax.random.key(args.seed + 2))
+            save_image_grid(
+                np.asarray(grid),
+                args.out.with_suffix(".png"),
+                nrow=4,
+                title=f"step {run.global_step}, {train_s / 60:.1f} min of training",
+            )
+            run.flush()  # the losses up to this step
+            record = {
+                "step": run.global_step,
+                "train_s": round(train_s, 1),
+                "process_cpu_s": round(cpu_s, 1),
+                "loss_last_100": round(float(np.mean(run.history.losses[-100:])), 5),
+                **result.as_dict(),
+                "eval_s": round(time.perf_counter() - start, 1),
+                "load": common.load_average(),
+            }
+            payload["evaluations"].append(record)
+            rows.append(
+                [
+                    record["step"],
+                    record["train_s"],
+                    record["process_cpu_s"],
+                    record["loss_last_100"],
+                    round(result.fid, 2),
+                    round(result.kid, 3),
+                    round(result.inception_score, 2),
+                    record["eval_s"],
+                    record["load"][0],
+                ]
+            )
+            print(common.format_table(headers, rows[-1:]), flush=True)
+            common.write_json(args.out, payload)
+            return result.fid
+
+    clock = TrainingClock()
+    with tempfile.TemporaryDirectory() as run_dir:
+        config = FitConfig(
+            output_dir=run_dir,  # a fresh run every time: the clock starts at step 0
+            epochs=math.ceil(steps / len(train_iter)),
+            max_steps=steps,
+            seed=args.seed,
+            checkpoint_every_epochs=None,
+            patience=None,
+            final_samples=False,
+            progress_bar=False,
+        )
+        fit(trainer, state, train_iter, config, hooks=[clock], learning_rate=lr_schedule)
+    reached = clock.reached
     payload["reached_target_at_step"] = reached
     payload["complete"] = True
     path = common.write_json(args.out, payload)

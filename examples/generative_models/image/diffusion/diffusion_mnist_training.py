@@ -605,11 +605,12 @@ print(f"total {summary['total_seconds']:.0f} s; summary: {output_dir / 'summary.
 # %% [markdown]
 # ## Expected results
 #
-# Measured on 2 CPU cores (2026-11-22, offline 4,000-digit MNIST subset, nothing else running):
-# the `cpu` preset trained 600 steps in 13.4 minutes (25 s of it compiling), ended at a Huber
-# loss of 0.0111 (mean of the last 100 steps), sampled 16 digits with DDIM in 12 s and scored
-# FID 13.1 / inception score 5.9 on 250 samples, with every digit class present; the whole
-# script took 16.5 minutes. About half of the samples read clearly as digits. With
-# `--max-steps 1200`: loss 0.0097, FID 7.1, inception score 6.9, most samples readable. The
+# Measured on 2 CPU cores (2026-12-01, offline 4,000-digit MNIST subset, cores partly shared):
+# the `cpu` preset trained 600 steps in 14.9 minutes (22 s of it compiling), ended at a Huber
+# loss of 0.0110 (mean of the last 100 steps), sampled 16 digits with DDIM in 12 s and scored
+# FID 17.6 / inception score 5.6 on 250 samples (packaged MNIST-classifier metric), with every
+# digit class present; the whole script took 16.5 minutes. About a third of the samples read
+# clearly as digits. With `--max-steps 1200` (2026-11-22, previous stack): loss 0.0097, FID
+# 7.1, inception score 6.9, most samples readable. The
 # `full` preset was not run to the end (no GPU was available); the documentation's tutorial
 # page (`docs/tutorials/diffusion-mnist.md`) keeps these numbers with the generated figures.

@@ -187,7 +187,8 @@ class FitRun:
             getattr(hook, event)(self, *args)
 
     def request_stop(self, reason: str) -> None:
-        """End the run after the current epoch's hooks (early stopping)."""
+        """End the run after the current step (from ``on_step``) or epoch (from
+        ``on_epoch_end`` and evaluations), e.g. early stopping; logs ``reason``."""
         self.stop_requested = self.history.stopped_early = True
         logger.info(reason)
 
@@ -305,11 +306,11 @@ class FitRun:
                         self.flush()
                     if interrupt.requested:
                         self.stop_for_interrupt(interrupt)
-                    if self.global_step >= self.total_steps:
+                    if self.global_step >= self.total_steps or self.history.stopped_early:
                         break
                 self.flush()
                 if self.data.get_state()["batch_index"] < self.data.batches_per_epoch:
-                    break  # max_steps ended the run mid-epoch
+                    break  # max_steps or a hook's request_stop ended the run mid-epoch
                 self.end_epoch(epoch_start)
                 if interrupt.requested:
                     self.stop_for_interrupt(interrupt)
