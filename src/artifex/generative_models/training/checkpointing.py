@@ -119,11 +119,15 @@ def _model_state(model: nnx.Module, weights_only: bool) -> Any:
     return nnx.state(model, nnx.Not(nnx.RngState)) if weights_only else nnx.state(model)
 
 
-def _manager(directory: Path, max_to_keep: int | None) -> ocp.CheckpointManager:
+def _manager(
+    directory: Path, max_to_keep: int | None, asynchronous: bool = False
+) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep,
         create=True,
-        enable_async_checkpointing=False,  # a save returns once the step is renamed in place
+        # Synchronous: a save returns once the step is renamed in place. Asynchronous: once
+        # the arrays are copied to the host; the files are written (and renamed) meanwhile.
+        enable_async_checkpointing=asynchronous,
         cleanup_tmp_directories=True,  # drop temporaries left by a killed run
     )
     return ocp.CheckpointManager(
@@ -137,19 +141,35 @@ class TrainingCheckpointer:
     Args:
       directory: where the step directories go (created if missing).
       max_to_keep: how many checkpoints to keep; older ones are deleted after a save.
+      asynchronous: return from :meth:`save` once the arrays are on the host and write the
+        files in the background; the step is listed only once it is complete, so a process
+        killed meanwhile leaves the previous checkpoint as the newest. Every other method,
+        and the next save, waits for a save in flight first.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, max_to_keep: int | None = 3):
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_to_keep: int | None = 3,
+        asynchronous: bool = False,
+    ):
         self.directory = Path(directory)
-        self._manager = _manager(self.directory, max_to_keep)
+        self._manager = _manager(self.directory, max_to_keep, asynchronous)
+
+    def wait(self) -> None:
+        """Block until a save in flight is complete on disk."""
+        self._manager.wait_until_finished()
 
     def latest_step(self) -> int | None:
         """The newest complete checkpoint's step, or ``None``."""
+        self.wait()
         self._manager.reload()
         return self._manager.latest_step()
 
     def all_steps(self) -> list[int]:
         """Steps of every complete checkpoint on disk, oldest first."""
+        self.wait()
         self._manager.reload()
         return sorted(self._manager.all_steps())
 
@@ -209,7 +229,6 @@ class TrainingCheckpointer:
             ),
             force=True,
         )
-        self._manager.wait_until_finished()
         return self.directory / str(int(step))
 
     def metadata(self, step: int | None = None) -> dict[str, Any] | None:
@@ -251,6 +270,7 @@ class TrainingCheckpointer:
         rng_key_like: jax.Array | None = None,
     ) -> RestoredCheckpoint:
         """Load checkpoint ``step`` (see :meth:`restore_latest`)."""
+        self.wait()
         meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
             "meta"
         ]
@@ -281,7 +301,7 @@ class TrainingCheckpointer:
         )
 
     def close(self) -> None:
-        """Release the manager's resources (pending saves are already finished)."""
+        """Finish a save in flight and release the manager's resources."""
         self._manager.close()
 
 

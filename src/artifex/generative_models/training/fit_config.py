@@ -46,6 +46,9 @@ class FitConfig:
       checkpoint_every_minutes: also checkpoint when this many minutes of wall-clock time
         passed since the last periodic checkpoint.
       max_to_keep: newest checkpoints kept on disk.
+      async_checkpoints: write checkpoints in the background: the loop waits only for the
+        arrays to reach the host. A step is listed once complete, so a process killed during
+        a write resumes from the checkpoint before.
       resume: continue from the newest checkpoint in ``output_dir/checkpoints`` if there is
         one. With ``False`` an existing checkpoint is an error rather than overwritten.
       monitor: the metric that chooses the best model and drives early stopping: ``"loss"``
@@ -79,6 +82,7 @@ class FitConfig:
     checkpoint_every_epochs: int | None = 1
     checkpoint_every_minutes: float | None = None
     max_to_keep: int = 3
+    async_checkpoints: bool = True
     resume: bool = True
     monitor: str = "loss"
     mode: str = "min"
@@ -109,6 +113,7 @@ class FitConfig:
         )
         _check_optional_minutes(owner, "checkpoint_every_minutes", self.checkpoint_every_minutes)
         v.check_int(owner, "max_to_keep", self.max_to_keep, minimum=1)
+        _check_bool(owner, "async_checkpoints", self.async_checkpoints)
         _check_bool(owner, "resume", self.resume)
         if not isinstance(self.monitor, str) or not self.monitor:
             v.fail(owner, "monitor", self.monitor, "must name a metric, e.g. 'loss' or 'fid'")
