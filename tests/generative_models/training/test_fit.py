@@ -302,3 +302,34 @@ def test_fit_takes_a_train_state(tmp_path, micro_model, make_optimizer, make_ite
     model = micro_model(0)
     with pytest.raises(TypeError, match="trainer.init_state"):
         fit(trainer, model, make_iterator(), FitConfig(output_dir=tmp_path, **QUIET))
+
+
+def test_without_matplotlib_figures_are_skipped_with_one_warning(
+    tmp_path, micro_model, make_optimizer, make_iterator, trainer, monkeypatch, capsys
+):
+    import importlib.util
+
+    from artifex.generative_models.training import hooks
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "matplotlib" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(hooks.can_plot, "answer", None)
+    config = FitConfig(
+        output_dir=tmp_path,
+        epochs=2,
+        sample_every_epochs=1,
+        sampling_steps=2,
+        progress_bar=False,
+        patience=None,
+    )
+    result, _, _ = run(micro_model, make_optimizer, make_iterator, trainer, config)
+    assert result.global_step == 8 and result.files == []
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "matplotlib" in line]
+    assert warnings == [
+        "[artifex] matplotlib is not installed: sample grids and the training curve are "
+        "skipped (pip install 'artifex[examples]' to draw them)"
+    ]
