@@ -207,9 +207,8 @@ class FitRun:
         if self.last_saved == self.global_step or self.global_step == 0:
             return
         self.flush()  # never save past a non-finite loss
-        self.history.hooks = {
-            hook.name: hook.get_state() for hook in self.hooks if hook.get_state() is not None
-        }
+        states = {hook.name: hook.get_state() for hook in self.hooks}
+        self.history.hooks = {name: state for name, state in states.items() if state is not None}
         try:
             self.checkpointer.save(
                 self.global_step,
