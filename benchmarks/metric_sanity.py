@@ -31,7 +31,7 @@ def degraded_sets(images, labels) -> dict:
     """Name -> (N, 28, 28, 1) images in [-1, 1], in table order."""
     import numpy as np
 
-    from artifex.evaluation import corruptions as c
+    from benchmarks import corruptions as c
 
     sets = {"real (held-out digits)": images}
     sets |= {f"blur sigma={s}": c.gaussian_blur(images, s) for s in (0.5, 1.0, 2.0)}

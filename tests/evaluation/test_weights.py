@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from artifex.evaluation import DEFAULT_WEIGHTS_PATH, MNISTQualityMetric, WeightsError
-from artifex.evaluation.classifier import FEATURE_DIM, extract
+from artifex.evaluation.classifier import FEATURE_DIM, extract, fit_feature_standardization
 from artifex.evaluation.digits import to_classifier_input
-from artifex.evaluation.train_classifier import fit_feature_standardization
 from artifex.evaluation.weights import load_weights, save_weights
 
-REGENERATE = "python -m artifex.evaluation.train_classifier"
+REGENERATE = "python scripts/train_classifier.py"
 
 
 def test_weights_ship_inside_the_package_and_are_small() -> None:

@@ -2,7 +2,7 @@
 
 Features come from a small digit classifier trained on real MNIST digits and shipped with
 the package (``weights/mnist_classifier.npz``; regenerate with
-``python -m artifex.evaluation.train_classifier``). Nothing here imports TensorFlow, and
+``python scripts/train_classifier.py``). Nothing here imports TensorFlow, and
 importing this package loads nothing heavy: JAX and Flax load on first use of a name below.
 
 - :class:`MNISTQualityMetric` - ``MNISTQualityMetric.load().score(images)``.

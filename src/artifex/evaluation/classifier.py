@@ -110,3 +110,17 @@ def extract(
         feats.append(np.asarray(f)[: batch_size - short])
         probs.append(np.asarray(p)[: batch_size - short])
     return np.concatenate(feats), np.concatenate(probs).astype(np.float64)
+
+
+def fit_feature_standardization(model: MNISTClassifier, images: np.ndarray) -> None:
+    """Set ``model.feature_mean`` / ``feature_std`` to the per-unit moments on ``images``."""
+    graphdef, state = nnx.split(model)
+    embed = jax.jit(lambda s, x: nnx.merge(graphdef, s).embedding(x))
+    e = np.concatenate(
+        [
+            np.asarray(embed(state, jnp.asarray(images[i : i + 500])))
+            for i in range(0, len(images), 500)
+        ]
+    ).astype(np.float64)
+    model.feature_mean[...] = jnp.asarray(e.mean(axis=0), jnp.float32)
+    model.feature_std[...] = jnp.asarray(e.std(axis=0), jnp.float32)

@@ -22,7 +22,7 @@ from artifex.evaluation.classifier import FEATURE_DIM, MNISTClassifier, new_clas
 FORMAT_VERSION = 1
 #: Where the packaged file lives.
 DEFAULT_WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "mnist_classifier.npz"
-REGENERATE = "regenerate it with: python -m artifex.evaluation.train_classifier"
+REGENERATE = "regenerate it with: python scripts/train_classifier.py (in a clone of the repository)"
 
 
 class WeightsError(RuntimeError):
@@ -126,3 +126,9 @@ def load_weights(
     )
     accuracy = float(data["test_accuracy"]) if "test_accuracy" in data else float("nan")
     return model, reference, accuracy
+
+
+def reference_statistics(features: np.ndarray) -> ReferenceStatistics:
+    """Mean and (unbiased) covariance of ``features`` in float64, and the features."""
+    f = np.asarray(features, np.float64)
+    return ReferenceStatistics(mean=f.mean(axis=0), cov=np.cov(f, rowvar=False), features=f)

@@ -1,6 +1,6 @@
 """Train the metric's digit classifier and write the weights file (deterministic).
 
-    python -m artifex.evaluation.train_classifier [--epochs 30] [--seed 0] [--output PATH]
+    python scripts/train_classifier.py [--epochs 30] [--seed 0] [--output PATH]
 
 Trains :class:`MNISTClassifier` on the 4,000 offline train digits (random shifts of up to
 ``MAX_SHIFT`` pixels as augmentation), measures accuracy on the 1,000 held-out test digits,
@@ -21,9 +21,14 @@ import numpy as np
 import optax
 from flax import nnx
 
-from artifex.evaluation.classifier import MNISTClassifier, extract, new_classifier
+from artifex.evaluation.classifier import (
+    MNISTClassifier,
+    extract,
+    fit_feature_standardization,
+    new_classifier,
+)
 from artifex.evaluation.digits import BACKGROUND, load_digits, to_classifier_input
-from artifex.evaluation.weights import DEFAULT_WEIGHTS_PATH, ReferenceStatistics, save_weights
+from artifex.evaluation.weights import DEFAULT_WEIGHTS_PATH, reference_statistics, save_weights
 
 SEED = 0
 EPOCHS = 30
@@ -58,26 +63,6 @@ def train_step(model: MNISTClassifier, optimizer: nnx.Optimizer, x, y, key) -> j
     loss, grads = nnx.value_and_grad(loss_fn)(model)
     optimizer.update(model, grads)
     return loss
-
-
-def fit_feature_standardization(model: MNISTClassifier, images: np.ndarray) -> None:
-    """Set ``model.feature_mean`` / ``feature_std`` to the per-unit moments on ``images``."""
-    graphdef, state = nnx.split(model)
-    embed = jax.jit(lambda s, x: nnx.merge(graphdef, s).embedding(x))
-    e = np.concatenate(
-        [
-            np.asarray(embed(state, jnp.asarray(images[i : i + 500])))
-            for i in range(0, len(images), 500)
-        ]
-    ).astype(np.float64)
-    model.feature_mean[...] = jnp.asarray(e.mean(axis=0), jnp.float32)
-    model.feature_std[...] = jnp.asarray(e.std(axis=0), jnp.float32)
-
-
-def reference_statistics(features: np.ndarray) -> ReferenceStatistics:
-    """Mean and (unbiased) covariance of ``features`` in float64, and the features."""
-    f = np.asarray(features, np.float64)
-    return ReferenceStatistics(mean=f.mean(axis=0), cov=np.cov(f, rowvar=False), features=f)
 
 
 def train(epochs: int = EPOCHS, seed: int = SEED, log=print) -> tuple[MNISTClassifier, float]:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.ndimage
 
-from artifex.evaluation import corruptions
+_SPEC = importlib.util.spec_from_file_location(
+    "corruptions", Path(__file__).resolve().parents[2] / "benchmarks" / "corruptions.py"
+)
+corruptions = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(corruptions)
 
 
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
