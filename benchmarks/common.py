@@ -27,7 +27,7 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 #: Above this 1-minute load average (per the whole machine) a measurement is contended.
 DEFAULT_LOAD_THRESHOLD = 2.5
 
-PRESETS = ("tutorial", "tiny", "cpu")
+PRESETS = ("tutorial", "tiny", "cpu", "micro")
 
 #: The MNIST tutorial's ``cpu`` preset (its ``CPU`` dict; a test keeps the two equal).
 CPU_PRESET = {
@@ -102,6 +102,16 @@ def build_config(preset: str, **cpu_preset):
             dropout_rate=0.0,
         )
         input_shape = (16, 16, 1)
+    elif preset == "micro":  # one UNet level on 8x8 images: a step of a few milliseconds
+        backbone = UNetBackboneConfig(
+            hidden_dims=(8,),
+            in_channels=1,
+            out_channels=1,
+            time_embedding_dim=8,
+            attention_resolutions=(),
+            num_res_blocks=1,
+        )
+        input_shape = (8, 8, 1)
     else:
         raise ValueError(f"unknown preset {preset!r}; choose one of {PRESETS}")
     schedule = NoiseScheduleConfig(

@@ -54,25 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     print(common.describe(meta))
 
     def build(preset: str):
-        if preset == "micro":  # one UNet level on 8x8 images: a step of a few milliseconds
-            from artifex.generative_models.core.configuration import (
-                DDPMConfig,
-                NoiseScheduleConfig,
-                UNetBackboneConfig,
-            )
-
-            backbone = UNetBackboneConfig(
-                hidden_dims=(8,),
-                in_channels=1,
-                out_channels=1,
-                time_embedding_dim=8,
-                attention_resolutions=(),
-                num_res_blocks=1,
-            )
-            schedule = NoiseScheduleConfig(schedule_type="cosine", num_timesteps=50)
-            config = DDPMConfig(backbone=backbone, noise_schedule=schedule, input_shape=(8, 8, 1))
-        else:
-            config = common.build_config(preset)
+        config = common.build_config(preset)
         model = DDPMModel(config, rngs=nnx.Rngs(params=0, sample=1))
         optimizer = nnx.Optimizer(model, optax.adam(1e-4), wrt=nnx.Param)
         trainer = DiffusionTrainer(create_noise_schedule(config.noise_schedule))

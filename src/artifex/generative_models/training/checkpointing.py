@@ -191,7 +191,8 @@ class TrainingCheckpointer:
         extra: dict[str, Any] | None = None,
         weights_only: bool = False,
     ) -> Path:
-        """Write checkpoint ``step``; returns its directory.
+        """Write checkpoint ``step``; returns its directory (with ``asynchronous``, the
+        directory appears once the background write completes).
 
         ``weights_only`` leaves out the model's RNG streams, so that the checkpoint loads
         into a model of the same architecture built with any set of streams.
@@ -396,23 +397,31 @@ def _resolve(tag: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+def model_metadata(model: Any) -> dict[str, Any]:
+    """The model's and its config's type tags and ``config.to_dict()``, which
+    :func:`load_model` rebuilds it from; ``{}`` for a model without such a config."""
+    config = getattr(model, "config", None)
+    if not callable(getattr(config, "to_dict", None)):
+        return {}
+    return {
+        "model_type": _type_tag(model),
+        "config_type": _type_tag(config),
+        "config": config.to_dict(),
+    }
+
+
 def save_model(directory: str | os.PathLike[str], model: nnx.Module, *, step: int = 0) -> Path:
     """Write ``model`` (weights, its config and their types) so :func:`load_model` rebuilds it.
 
     The model must carry a config with ``to_dict()`` (every artifex model does). Same format as
     :func:`export_best_model`; an existing export in ``directory`` is replaced.
     """
-    config = getattr(model, "config", None)
-    if not callable(getattr(config, "to_dict", None)):
+    metadata = model_metadata(model)
+    if not metadata:
         raise TypeError(
             f"{type(model).__name__} has no .config with to_dict(); save_model needs it to "
             "rebuild the model (use export_best_model and load_best_model otherwise)"
         )
-    metadata = {
-        "model_type": _type_tag(model),
-        "config_type": _type_tag(config),
-        "config": config.to_dict(),
-    }
     return export_best_model(directory, model, step=step, metadata=metadata)
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from artifex.generative_models.training.checkpointing import export_best_model
+from artifex.generative_models.training.checkpointing import export_best_model, model_metadata
 from artifex.generative_models.training.fit_config import FitConfig
 
 logger = logging.getLogger("artifex")
@@ -168,7 +168,7 @@ class BestModel(_Monitored):
                 "epoch": self.best_epoch,
                 self.monitor: value,
                 "ema_weights": model is not run.state.model,
-                **config_metadata(model),
+                **model_metadata(model),
             },
         )
 
@@ -423,19 +423,6 @@ class ProgressBar(Hook):
 
     def on_end(self, run: Any) -> None:
         self.bar.close()
-
-
-def config_metadata(model: Any) -> dict[str, Any]:
-    """The model's and its config's type and ``config.to_dict()`` when it has such a config
-    (every artifex model does), so that ``load_model(best_model_dir)`` rebuilds it."""
-    config = getattr(model, "config", None)
-    if not callable(getattr(config, "to_dict", None)):
-        return {}
-    return {
-        "model_type": f"{type(model).__module__}:{type(model).__qualname__}",
-        "config_type": f"{type(config).__module__}:{type(config).__qualname__}",
-        "config": config.to_dict(),
-    }
 
 
 def default_hooks(config: FitConfig, trainer: Any, evaluate: Any = None) -> list[Hook]:
