@@ -14,18 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from artifex.generative_models.analysis import plot_beta_schedules, save_forward_process
-from artifex.generative_models.analysis.comparison_report import comparison_table, summary_lines
 from artifex.generative_models.analysis.sampler_comparison import SamplerResult, SamplerSetting
 from artifex.generative_models.core.configuration import NoiseScheduleConfig
 from artifex.generative_models.core.noise_schedule import create_noise_schedule
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples" / "generative_models" / "image" / "diffusion"))
+from comparison_report import comparison_table, summary_lines  # noqa: E402 - the example's
+
 ASSETS = ROOT / "docs" / "assets" / "analysis"
 SNIPPETS = ROOT / "docs" / "snippets"
 ANALYSIS_FILES = ("mse_vs_timestep.png", "interpolation.png")

@@ -8,6 +8,7 @@ importing this package loads nothing heavy: JAX and Flax load on first use of a 
 - :class:`MNISTQualityMetric` - ``MNISTQualityMetric.load().score(images)``.
 - :class:`QualityResult` - the frozen result: fid, kid, kid_se, inception_score, ...
 - :func:`evaluate_model` - sample from a diffusion model and score the samples.
+- :func:`evaluate_generator` - score any family's samples (``generate(n, key)``).
 - :class:`MNISTClassifier` - the feature network (``features(x)``: penultimate layer).
 - :mod:`~artifex.evaluation.statistics` - FID, KID and inception score on arrays.
 """
@@ -23,6 +24,7 @@ _EXPORTS = {
     "MIN_SAMPLES": "quality",
     "MNISTQualityMetric": "quality",
     "QualityResult": "quality",
+    "evaluate_generator": "model_evaluation",
     "evaluate_model": "model_evaluation",
     "WeightsError": "weights",
     "DEFAULT_WEIGHTS_PATH": "weights",
@@ -35,12 +37,13 @@ __all__ = [
     "MNISTQualityMetric",
     "QualityResult",
     "WeightsError",
+    "evaluate_generator",
     "evaluate_model",
 ]
 
 if TYPE_CHECKING:
     from artifex.evaluation.classifier import MNISTClassifier
-    from artifex.evaluation.model_evaluation import evaluate_model
+    from artifex.evaluation.model_evaluation import evaluate_generator, evaluate_model
     from artifex.evaluation.quality import MIN_SAMPLES, MNISTQualityMetric, QualityResult
     from artifex.evaluation.weights import DEFAULT_WEIGHTS_PATH, WeightsError
 

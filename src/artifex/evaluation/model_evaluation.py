@@ -8,6 +8,7 @@ Meant for a training loop, e.g. every few epochs with the EMA weights::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -53,6 +54,48 @@ def evaluate_model(
     Raises:
       ValueError: too few samples, a bad batch size, or images the metric cannot score.
     """
+    _check_counts(metric, num_samples, batch_size)
+    shape = tuple(model.config.input_shape)
+    if shape not in [(s, s, 1) for s in ACCEPTED_SIZES]:
+        raise ValueError(
+            f"model.config.input_shape={shape} cannot be scored: the MNIST metric takes "
+            f"single-channel digits of {' or '.join(f'{s}x{s}' for s in ACCEPTED_SIZES)}"
+        )
+    options = {"scheduler": scheduler, "steps": steps}
+    if eta is not None:
+        options["eta"] = eta
+    return evaluate_generator(
+        lambda n, k: model.sample(n, key=k, **options),
+        metric,
+        num_samples,
+        key,
+        batch_size=batch_size,
+    )
+
+
+def evaluate_generator(
+    generate: Callable[[int, jax.Array], Any],
+    metric: MNISTQualityMetric,
+    num_samples: int,
+    key: jax.Array,
+    *,
+    batch_size: int = DEFAULT_SAMPLE_BATCH,
+) -> QualityResult:
+    """Score ``num_samples`` images of any generator: ``generate(n, key)`` returns ``n`` digits
+    in [-1, 1] (NHWC, 28x28 or 32x32, one channel), e.g.
+    ``lambda n, k: trainer.generate(state, n, k)`` for any family's trainer.
+
+    Batches, keys and clipping are as in :func:`evaluate_model`.
+    """
+    _check_counts(metric, num_samples, batch_size)
+    batch = min(batch_size, num_samples)
+    keys = jax.random.split(key, math.ceil(num_samples / batch))
+    images = [np.asarray(generate(batch, k)) for k in keys]
+    samples = np.clip(np.concatenate(images)[:num_samples], -1.0, 1.0)
+    return metric.score(samples)
+
+
+def _check_counts(metric: MNISTQualityMetric, num_samples: Any, batch_size: Any) -> None:
     if (
         isinstance(num_samples, bool)
         or not isinstance(num_samples, int)
@@ -64,17 +107,3 @@ def evaluate_model(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be an integer >= 1")
-    shape = tuple(model.config.input_shape)
-    if shape not in [(s, s, 1) for s in ACCEPTED_SIZES]:
-        raise ValueError(
-            f"model.config.input_shape={shape} cannot be scored: the MNIST metric takes "
-            f"single-channel digits of {' or '.join(f'{s}x{s}' for s in ACCEPTED_SIZES)}"
-        )
-    batch = min(batch_size, num_samples)
-    keys = jax.random.split(key, math.ceil(num_samples / batch))
-    options = {"scheduler": scheduler, "steps": steps}
-    if eta is not None:
-        options["eta"] = eta
-    images = [np.asarray(model.sample(batch, key=k, **options)) for k in keys]
-    samples = np.clip(np.concatenate(images)[:num_samples], -1.0, 1.0)
-    return metric.score(samples)

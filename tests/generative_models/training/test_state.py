@@ -71,3 +71,22 @@ def test_state_names_are_checked(micro_model, make_optimizer) -> None:
         TrainState({"model": model}, {}, ema=("g",))
     with pytest.raises(AttributeError, match="index state.models"):
         _ = TrainState({"generator": model}, {}).model
+
+
+def test_primary_model_is_what_samples(micro_model) -> None:
+    """The only model, or "model", is primary by default; a GAN names its generator."""
+    assert TrainState({"generator": micro_model(0)}, {}).primary == "generator"
+    generator, discriminator = micro_model(0), micro_model(1)
+    state = TrainState(
+        {"generator": generator, "discriminator": discriminator},
+        {},
+        ema=("generator",),
+        primary="generator",
+    )
+    assert state.sample_model() is generator  # no EMA update yet: the model itself
+    state.ema_count[...] = 1
+    assert state.sample_model() is state.ema["generator"]
+    with pytest.raises(ValueError, match=r"primary='critic' is not a model"):
+        TrainState({"generator": generator, "discriminator": discriminator}, {}, primary="critic")
+    with pytest.raises(ValueError, match=r"primary='model' is not a model"):
+        TrainState({"generator": generator, "discriminator": discriminator}, {})

@@ -45,14 +45,13 @@ from pathlib import Path
 import jax
 import numpy as np
 import optax
+from comparison_report import plot_comparison, write_report  # beside this file
 from flax import nnx
 
 from artifex.generative_models.analysis import (
     compare_samplers,
     comparison_settings,
     load_quality_metric,
-    plot_comparison,
-    write_report,
 )
 from artifex.generative_models.core.configuration import (
     DDPMConfig,

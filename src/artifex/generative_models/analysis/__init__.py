@@ -2,12 +2,6 @@
 latent interpolation and sampler comparisons. Figures need matplotlib (``examples`` extra),
 imported only when a figure is drawn."""
 
-from artifex.generative_models.analysis.comparison_report import (
-    comparison_table,
-    plot_comparison,
-    speedups,
-    write_report,
-)
 from artifex.generative_models.analysis.forward_process import (
     FORWARD_TIMESTEPS,
     default_timesteps,
@@ -48,7 +42,6 @@ __all__ = [
     "angles_to_start",
     "compare_samplers",
     "comparison_settings",
-    "comparison_table",
     "default_timesteps",
     "evenly_spaced_timesteps",
     "forward_process_images",
@@ -57,13 +50,10 @@ __all__ = [
     "load_quality_metric",
     "noise_prediction_mse",
     "plot_beta_schedules",
-    "plot_comparison",
     "plot_noise_prediction_mse",
     "save_forward_process",
     "save_interpolation_strips",
     "schedule_curves",
     "slerp",
-    "speedups",
     "time_sampler",
-    "write_report",
 ]

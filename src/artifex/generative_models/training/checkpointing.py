@@ -9,6 +9,9 @@ A checkpoint holds two items:
 - ``meta`` (JSON): the global step, the training RNG key's data, the data iterator's
   ``get_state()``, and any JSON-serialisable extras (history, hook states, model config).
 
+Small arrays are packed into one flat array per dtype and large or sharded ones written as
+they are (:mod:`~artifex.generative_models.training.array_packing`); the layout stored in
+``meta`` is checked against the object restored into, naming the first differing array.
 Arrays keep their global shape and each host writes the shards it owns, and a restore reads
 every array in the layout of the live object it goes into: sharded state saved on 4 devices
 restores onto 1 device, or onto another number of hosts.
@@ -35,6 +38,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from artifex.generative_models.training import array_packing as packing
 from artifex.generative_models.training.ema import EMAState
 
 #: Name of the best-model export inside a run's output directory.
@@ -114,8 +118,15 @@ class RestoredCheckpoint:
     extra: dict[str, Any]
 
 
-def _model_state(model: nnx.Module, weights_only: bool) -> Any:
-    """All of the model's state, or all but its RNG streams."""
+def _model_state(model: nnx.Module | nnx.State, weights_only: bool) -> Any:
+    """All of the model's state, or all but its RNG streams.
+
+    An ``nnx.State`` is taken as the model's state itself: its leaves are the model's live
+    variables, so a loop can take it once and save it at every checkpoint without walking
+    the object graph each time (~20 ms for a small UNet's train state).
+    """
+    if isinstance(model, nnx.State):
+        return model.filter(nnx.Not(nnx.RngState)) if weights_only else model
     return nnx.state(model, nnx.Not(nnx.RngState)) if weights_only else nnx.state(model)
 
 
@@ -182,7 +193,7 @@ class TrainingCheckpointer:
     def save(
         self,
         step: int,
-        model: nnx.Module,
+        model: nnx.Module | nnx.State,
         optimizer: nnx.Optimizer | None = None,
         *,
         ema_state: EMAState | None = None,
@@ -206,7 +217,10 @@ class TrainingCheckpointer:
             state["optimizer"] = nnx.state(optimizer)
         if ema_state is not None:
             state["ema"] = {"params": ema_state.params, "count": ema_state.count}
-        if not all_finite(state):
+        flat = jax.tree_util.tree_flatten_with_path(keys_to_data(state))[0]
+        layout = packing.describe(flat)
+        items, finite = packing.pack([leaf for _, leaf in flat], layout)
+        if not bool(finite):
             raise FloatingPointError(
                 f"refusing to save checkpoint {step}: the model, optimizer or EMA state holds "
                 "NaN or infinite values"
@@ -220,13 +234,14 @@ class TrainingCheckpointer:
             # hosts, and two integers need no array file.
             "rng_key_data": None if rng_key is None else _key_data_list(rng_key),
             "weights_only": weights_only,
+            "layout": layout,
             "iterator_state": iterator_state,
             "extra": extra or {},
         }
         self._manager.save(
             int(step),
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(keys_to_data(state)), meta=ocp.args.JsonSave(meta)
+                state=ocp.args.StandardSave(items), meta=ocp.args.JsonSave(meta)
             ),
             force=True,
         )
@@ -283,11 +298,18 @@ class TrainingCheckpointer:
         if meta["has_ema"]:
             params = nnx.state(model, nnx.Param)
             like["ema"] = {"params": params, "count": jnp.zeros((), jnp.int32)}
-        restored = self._manager.restore(
+        flat, treedef = jax.tree_util.tree_flatten_with_path(keys_to_data(like))
+        live = [leaf for _, leaf in flat]
+        stored = meta["layout"]
+        packing.check_compatible(stored, packing.describe(flat), f"checkpoint {step}")
+        items = self._manager.restore(
             step,
-            args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract(keys_to_data(like)))),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(packing.abstract_items(stored, live))
+            ),
         )["state"]
-        restored = data_to_keys(restored, like)
+        leaves = packing.unpack(items, stored, live)
+        restored = data_to_keys(jax.tree_util.tree_unflatten(treedef, leaves), like)
         nnx.update(model, restored["model"])
         if optimizer is not None and "optimizer" in restored:
             nnx.update(optimizer, restored["optimizer"])

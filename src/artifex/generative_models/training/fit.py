@@ -172,6 +172,7 @@ class FitRun:
         self.resumed_from: int | None = None
         self.files: list[Path] = []
         self.pending: list[tuple[int, Mapping[str, jax.Array]]] = []
+        self.state_view: nnx.State | None = None
         self.checkpointer = TrainingCheckpointer(
             config.checkpoint_dir,
             max_to_keep=config.max_to_keep,
@@ -210,9 +211,11 @@ class FitRun:
         states = {hook.name: hook.get_state() for hook in self.hooks}
         self.history.hooks = {name: state for name, state in states.items() if state is not None}
         try:
+            if self.state_view is None:  # the live variables, taken once (see _model_state)
+                self.state_view = nnx.state(self.state)
             self.checkpointer.save(
                 self.global_step,
-                self.state,
+                self.state_view,
                 rng_key=self.key,
                 iterator_state=self.data.get_state(),
                 extra={"history": dataclasses.asdict(self.history)},

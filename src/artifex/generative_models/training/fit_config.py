@@ -62,8 +62,9 @@ class FitConfig:
       sample_every_epochs: write a sample grid and a forward-noising grid every this many
         epochs (from the EMA weights when there are any), and refresh the training curve.
       num_samples: images in each periodic sample grid.
-      sampler: ``ddim`` or ``ddpm`` for the sample grids.
-      sampling_steps: denoising steps of the sample grids.
+      sampler: ``ddim`` or ``ddpm`` for the sample grids of a diffusion trainer (other
+        families sample as their ``generate`` does by default).
+      sampling_steps: denoising steps of a diffusion trainer's sample grids.
       final_samples: after training, write a 4x4 sample grid and the training curve.
       evaluate_every_epochs: call the ``evaluate`` callable of ``fit`` every this many epochs.
       evaluate_every_steps: also call it every this many steps.

@@ -167,7 +167,7 @@ class BestModel(_Monitored):
             metadata={
                 "epoch": self.best_epoch,
                 self.monitor: value,
-                "ema_weights": model is not run.state.model,
+                "ema_weights": model is not run.state.models[run.state.primary],
                 **model_metadata(model),
             },
         )
@@ -282,7 +282,7 @@ class SampleGrid(Hook):
     def on_end(self, run: Any) -> None:
         if self.final and run.global_step > 0:
             detail = ", ".join(f"{k}={v}" for k, v in self.options.items())
-            title = f"step {run.global_step} ({detail})"
+            title = f"step {run.global_step}" + (f" ({detail})" if detail else "")
             self.save(run, "samples_final.png", title, self.final_count)
 
 
@@ -441,7 +441,10 @@ def default_hooks(config: FitConfig, trainer: Any, evaluate: Any = None) -> list
     hooks.append(BestModel(config.best_model_dir, **monitored))
     if config.patience is not None:
         hooks.append(EarlyStopping(config.patience, **monitored))
-    options = {"scheduler": config.sampler, "steps": config.sampling_steps}
+    # FitConfig's sampler options are the diffusion samplers'; other families sample as
+    # their trainer's ``generate`` does by default.
+    diffusion = hasattr(trainer, "noise_schedule")
+    options = {"scheduler": config.sampler, "steps": config.sampling_steps} if diffusion else {}
     if config.sample_every_epochs is not None or config.final_samples:
         hooks.append(
             SampleGrid(
@@ -452,7 +455,7 @@ def default_hooks(config: FitConfig, trainer: Any, evaluate: Any = None) -> list
                 **options,
             )
         )
-    if config.sample_every_epochs is not None and hasattr(trainer, "noise_schedule"):
+    if config.sample_every_epochs is not None and diffusion:
         hooks.append(NoisingGrid(config.samples_dir, config.sample_every_epochs, config.seed))
     if config.sample_every_epochs is not None or config.final_samples:
         hooks.append(

@@ -37,6 +37,9 @@ class TrainState(nnx.Module):
         ``{"generator": g, "discriminator": d}``.
       optimizers: an ``nnx.Optimizer`` per name in ``models`` that is trained.
       ema: names of the models to keep an EMA copy of (a clone, updated inside the step).
+      primary: the model that generates (``"generator"`` for a GAN): what
+        :meth:`sample_model`, the best-model export and periodic evaluation use. ``None``
+        means ``"model"``, or the only model of a one-model state.
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class TrainState(nnx.Module):
         optimizers: Mapping[str, nnx.Optimizer],
         *,
         ema: Iterable[str] = (),
+        primary: str | None = None,
     ) -> None:
         unknown = sorted(set(optimizers) - set(models))
         if unknown:
@@ -56,6 +60,15 @@ class TrainState(nnx.Module):
         missing = sorted(set(ema) - set(models))
         if missing:
             raise ValueError(f"ema names {missing} are not models; models are {sorted(models)}")
+        if primary is None and len(models) == 1:
+            primary = next(iter(models))
+        primary = "model" if primary is None else primary
+        if primary not in models:
+            raise ValueError(
+                f"primary={primary!r} is not a model; models are {sorted(models)}: name the "
+                "model that generates"
+            )
+        self.primary = primary
         self.models = nnx.Dict(dict(models))
         self.optimizers = nnx.Dict(dict(optimizers))
         self.ema = nnx.Dict({name: copy_module(models[name]) for name in ema})
@@ -71,11 +84,13 @@ class TrainState(nnx.Module):
             )
         return self.models["model"]
 
-    def sample_model(self, name: str = "model") -> nnx.Module:
-        """The EMA copy of ``name`` once it has been updated, else the model itself.
+    def sample_model(self, name: str | None = None) -> nnx.Module:
+        """The EMA copy of ``name`` (default: the primary model) once it has been updated, else
+        the model itself.
 
         Reads the update count on the host: call it outside compiled code.
         """
+        name = self.primary if name is None else name
         if name in self.ema and int(self.ema_count[...]) > 0:
             return self.ema[name]
         return self.models[name]

@@ -42,3 +42,29 @@ def test_full_chain_coefficients_are_the_schedule_posterior():
     np.testing.assert_allclose(c.variance, sched.posterior_variance[order], rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(c.signal**2 + c.sigma**2, 1.0, rtol=1e-6)
     assert float(c.alpha_bar_s[-1]) == 1.0
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_ddim_direction_coefficient_matches_float64_near_alpha_bar_one(eta):
+    """Cosine T=1000, DDIM 50 steps: the step t=20 -> s=0 has abar_s within 1e-5 of 1, where
+    a float32 ``1 - abar_s - sigma^2`` loses ~1%; the update must match float64 math."""
+    import jax.numpy as jnp
+
+    from artifex.generative_models.models.diffusion.samplers.ddim import ddim_step
+
+    sched = create_noise_schedule(NoiseScheduleConfig(schedule_type="cosine", num_timesteps=1000))
+    c = step_coefficients(sched, 50)
+    ts = np.asarray(c.t)
+    i = int(np.flatnonzero(ts == 20)[0])
+    assert ts[i + 1] == 0
+    abar = np.asarray(sched.alphas_cumprod, np.float64)
+    ab_t, ab_s = abar[20], abar[0]
+    variance = (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)
+    expected = np.sqrt(1 - ab_s - eta**2 * variance)
+    if eta == 1.0:
+        assert expected == pytest.approx(9.498e-4, rel=1e-3)  # the value the math gives
+    step = {field: getattr(c, field)[i] for field in c._fields}
+    coefficients = type(c)(**step)
+    # x0 = 0 and no noise: the update is exactly the direction coefficient times eps.
+    out = ddim_step(None, jnp.zeros(1), jnp.ones(1), coefficients, jnp.zeros(1), jnp.float32(eta))
+    np.testing.assert_allclose(float(out[0]), expected, rtol=1e-5)

@@ -21,6 +21,8 @@ class StepCoefficients(NamedTuple):
     coef_x0: jax.Array  # posterior mean coefficient of x0
     coef_xt: jax.Array  # posterior mean coefficient of x_t
     variance: jax.Array  # posterior variance of q(x_s | x_t, x0)
+    one_minus_alpha_bar_s: jax.Array  # 1 - abar_s
+    ddim_direction_sq: jax.Array  # 1 - abar_s - variance: DDIM's eta = 1 direction squared
 
 
 def sampling_timesteps(num_timesteps: int, steps: int) -> np.ndarray:
@@ -57,4 +59,8 @@ def step_coefficients(schedule: NoiseSchedule, steps: int) -> StepCoefficients:
         coef_x0=f32(coef_x0),
         coef_xt=f32(coef_xt),
         variance=f32(variance),
+        # Differences of numbers near 1, taken here in float64: in float32 at run time,
+        # 1 - abar_s - sigma^2 loses up to ~1% where abar_s is close to 1.
+        one_minus_alpha_bar_s=f32(1.0 - ab_s),
+        ddim_direction_sq=f32(np.maximum(1.0 - ab_s - variance, 0.0)),
     )
