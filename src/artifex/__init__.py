@@ -21,9 +21,13 @@ _EXPORTS = {
     "DDPMConfig": f"{_MODELS}.core.configuration",
     "create_noise_schedule": f"{_MODELS}.core.noise_schedule",
     "DDPMModel": f"{_MODELS}.models.diffusion.ddpm",
+    "VAEConfig": f"{_MODELS}.core.configuration.vae_config",
+    "VAEModel": f"{_MODELS}.models.vae.vae",
     # training
     "DiffusionTrainer": f"{_MODELS}.training.trainers.diffusion_trainer",
     "DiffusionTrainingConfig": f"{_MODELS}.training.trainers.diffusion_trainer",
+    "VAETrainer": f"{_MODELS}.training.trainers.vae_trainer",
+    "VAETrainingConfig": f"{_MODELS}.training.trainers.vae_trainer",
     "TrainState": f"{_MODELS}.training.state",
     "Trainer": f"{_MODELS}.training.protocol",
     "fit": f"{_MODELS}.training.fit",
@@ -38,6 +42,7 @@ _EXPORTS = {
     "load_image_dataset": "artifex.data",
     "MNISTQualityMetric": "artifex.evaluation",
     "evaluate_model": "artifex.evaluation",
+    "evaluate_generator": "artifex.evaluation",
 }
 __all__ = sorted(_EXPORTS)
 

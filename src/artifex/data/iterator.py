@@ -77,10 +77,20 @@ class ImageBatchIterator:
         images, labels = np.asarray(images), np.asarray(labels)
         if images.dtype != np.uint8 or images.ndim != 4:
             raise ValueError(f"images must be uint8 NHWC, got {images.dtype} {images.shape}.")
+        if images.shape[1] in (1, 3) and images.shape[3] not in (1, 3):
+            raise ValueError(
+                f"images have shape {images.shape}, which looks like NCHW; pass NHWC images "
+                "(N, height, width, channels): images.transpose(0, 2, 3, 1)"
+            )
         if labels.shape != images.shape[:1]:
             raise ValueError(f"labels {labels.shape} do not match images {images.shape}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+            raise TypeError(
+                f"batch_size={batch_size!r} must be an integer, e.g. 64 (got "
+                f"{type(batch_size).__name__})"
+            )
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+            raise ValueError(f"batch_size={batch_size!r} must be >= 1.")
         _check_seed(seed)
         process_index, process_count = _process_slot(
             batch_size, drop_remainder, process_index, process_count

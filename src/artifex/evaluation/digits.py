@@ -73,6 +73,14 @@ def to_classifier_input(images, *, minimum: int = 1, owner: str = "images") -> n
             else " Clip generated images with np.clip(images, -1, 1)."
         )
         raise ValueError(f"{owner} has values in [{low:.4g}, {high:.4g}]; expected [-1, 1].{hint}")
+    if low >= -RANGE_TOLERANCE:
+        # Every MNIST digit's background is -1: a batch without a single negative pixel is
+        # in [0, 1] (the metric would score it, badly, and silently).
+        raise ValueError(
+            f"{owner} has values in [{low:.4g}, {high:.4g}] with no pixel below 0, so they "
+            "look like [0, 1] images; the metric takes [-1, 1] (digit background -1): pass "
+            "images * 2 - 1"
+        )
     x = np.clip(x.astype(np.float32), -1.0, 1.0)
     pad = (IMAGE_SIZE - x.shape[1]) // 2
     if pad:

@@ -27,8 +27,9 @@ def test_pack_and_unpack_round_trip_every_leaf_exactly():
     leaves = [leaf for _, leaf in flat]
     layout = packing.describe(flat)
     assert [e["packed"] for e in layout] == [True, False, True, True, True, True]
-    items, finite = packing.pack(leaves, layout)
+    items, finite, sums = packing.pack(leaves, layout)
     assert bool(finite)
+    assert sums.shape == (len(leaves), 2)
     assert set(items["packed"]) == {"float32", "int32", "uint32", "bool"}
     assert items["packed"]["float32"].shape == (7 + 6,)  # bias then scale, in leaf order
     assert list(items["arrays"]) == ["1"]
@@ -37,6 +38,26 @@ def test_pack_and_unpack_round_trip_every_leaf_exactly():
     for original, back in zip(leaves, restored, strict=True):
         assert back.dtype == original.dtype and back.shape == original.shape
         np.testing.assert_array_equal(np.asarray(back), np.asarray(original))
+    assert packing.first_mismatch(layout, np.asarray(sums), restored) is None
+
+
+@pytest.mark.parametrize("change", ["one_bit", "swap"])
+def test_checksums_name_a_changed_leaf(change):
+    """A flipped low bit changes the plain sum; two swapped values only the weighted one."""
+    flat = jax.tree_util.tree_flatten_with_path(tree())[0]
+    leaves = [leaf for _, leaf in flat]
+    layout = packing.describe(flat)
+    _, _, sums = packing.pack(leaves, layout)
+    damaged = list(leaves)
+    index = [e["path"] for e in layout].index("['scale']")
+    scale = np.asarray(damaged[index]).copy()
+    if change == "one_bit":
+        bits = scale.view(np.uint32)
+        bits[1, 2] ^= 1
+    else:
+        scale[0, 0], scale[0, 1] = scale[0, 1], scale[0, 0]
+    damaged[index] = jnp.asarray(scale)
+    assert packing.first_mismatch(layout, np.asarray(sums), damaged) == "['scale']"
 
 
 @pytest.mark.parametrize("where", ["bias", "big"])
@@ -44,7 +65,7 @@ def test_a_non_finite_value_anywhere_clears_the_flag(where):
     values = tree()
     values[where] = values[where].at[0].set(jnp.nan)
     flat = jax.tree_util.tree_flatten_with_path(values)[0]
-    _, finite = packing.pack([leaf for _, leaf in flat], packing.describe(flat))
+    _, finite, _ = packing.pack([leaf for _, leaf in flat], packing.describe(flat))
     assert not bool(finite)
 
 

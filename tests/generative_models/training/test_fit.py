@@ -218,7 +218,7 @@ def test_fit_config_validation():
         FitConfig(patience=0)
     with pytest.raises(ValueError, match=r"FitConfig.sampler='euler' is not supported"):
         FitConfig(sampler="euler")
-    with pytest.raises(ValueError, match=r"FitConfig.min_delta=-1.0 must be a number in"):
+    with pytest.raises(ValueError, match=r"FitConfig.min_delta=-1.0 must be a finite number in"):
         FitConfig(min_delta=-1.0)
     with pytest.raises(ValueError, match=r"FitConfig.checkpoint_every_steps=True"):
         FitConfig(checkpoint_every_steps=True)

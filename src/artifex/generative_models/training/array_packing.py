@@ -61,8 +61,33 @@ def _groups(layout: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
     return groups
 
 
+def _words(x: jax.Array) -> jax.Array:
+    """The raw bits of ``x`` as ``uint32`` words (one per element of 1, 2 or 4 bytes)."""
+    x = jnp.ravel(jnp.asarray(x))
+    if x.dtype == jnp.bool_:
+        return x.astype(jnp.uint32)
+    if x.dtype.itemsize == 4:
+        return jax.lax.bitcast_convert_type(x, jnp.uint32)
+    unsigned = {1: jnp.uint8, 2: jnp.uint16}[x.dtype.itemsize]
+    return jax.lax.bitcast_convert_type(x, unsigned).astype(jnp.uint32)
+
+
+def _checksum(x: jax.Array) -> jax.Array:
+    """Two position-weighted sums of the bits, modulo 2^32 (Fletcher-style): any changed
+    word changes the first sum, and swapped or shifted words change the second."""
+    words = _words(x)
+    weights = jnp.arange(1, words.size + 1, dtype=jnp.uint32)
+    return jnp.stack([jnp.sum(words, dtype=jnp.uint32), jnp.sum(words * weights, dtype=jnp.uint32)])
+
+
 @jax.jit
-def _pack(groups: dict[str, list[jax.Array]], others: list[Any]) -> tuple[dict, jax.Array]:
+def checksums(leaves: list[jax.Array]) -> jax.Array:
+    """``(len(leaves), 2)`` checksums, computed where the arrays are (no host copy)."""
+    return jnp.stack([_checksum(x) for x in leaves])
+
+
+@jax.jit
+def _pack(groups: dict[str, list[jax.Array]], others: list[Any], every: list[Any]):
     packed = {name: jnp.concatenate([jnp.ravel(x) for x in xs]) for name, xs in groups.items()}
     checks = [
         jnp.isfinite(x).all()
@@ -70,26 +95,42 @@ def _pack(groups: dict[str, list[jax.Array]], others: list[Any]) -> tuple[dict, 
         if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)
     ]
     finite = jnp.stack(checks).all() if checks else jnp.array(True)
-    return packed, finite
+    return packed, finite, jnp.stack([_checksum(x) for x in every])
 
 
 def pack(
     leaves: Sequence[Any], layout: Sequence[dict[str, Any]]
-) -> tuple[dict[str, Any], jax.Array]:
-    """``({"packed": {dtype: flat array}, "arrays": {index: leaf}}, all_finite)``.
+) -> tuple[dict[str, Any], jax.Array, jax.Array]:
+    """``({"packed": {dtype: flat array}, "arrays": {index: leaf}}, all_finite, checksums)``.
 
-    ``all_finite`` is a device scalar: reading it waits for the packing program only.
+    ``all_finite`` and the ``(len(leaves), 2)`` checksums are device arrays from the one
+    packing program: reading them waits for that program only.
     """
     groups = {name: [leaves[i] for i in indices] for name, indices in _groups(layout).items()}
     pairs = enumerate(zip(leaves, layout, strict=True))
     others = {str(i): leaf for i, (leaf, entry) in pairs if not entry["packed"]}
-    packed, finite = _pack(groups, [x for x in others.values() if isinstance(x, jax.Array)])
+    packed, finite, sums = _pack(
+        groups,
+        [x for x in others.values() if isinstance(x, jax.Array)],
+        [jnp.asarray(x) for x in leaves],
+    )
     items: dict[str, Any] = {}
     if packed:
         items["packed"] = packed
     if others:
         items["arrays"] = others
-    return items, finite
+    return items, finite, sums
+
+
+def first_mismatch(
+    layout: Sequence[dict[str, Any]], stored: Sequence[Sequence[int]], leaves: Sequence[Any]
+) -> str | None:
+    """The path of the first restored leaf whose checksum differs from the stored one."""
+    actual = np.asarray(checksums([jnp.asarray(x) for x in leaves]))
+    for entry, expected, got in zip(layout, np.asarray(stored, np.uint32), actual, strict=True):
+        if not np.array_equal(expected, got):
+            return entry["path"]
+    return None
 
 
 def abstract_items(layout: Sequence[dict[str, Any]], like: Sequence[Any]) -> dict[str, Any]:

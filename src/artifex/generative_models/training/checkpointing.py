@@ -28,7 +28,11 @@ directory, never a checkpoint that looks complete but is not.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import shutil
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,8 @@ from flax import nnx
 
 from artifex.generative_models.training import array_packing as packing
 from artifex.generative_models.training.ema import EMAState
+
+logger = logging.getLogger("artifex")
 
 #: Name of the best-model export inside a run's output directory.
 BEST_MODEL_DIR = "best_model"
@@ -130,6 +136,27 @@ def _model_state(model: nnx.Module | nnx.State, weights_only: bool) -> Any:
     return nnx.state(model, nnx.Not(nnx.RngState)) if weights_only else nnx.state(model)
 
 
+#: Deleted steps are first renamed into this subdirectory (atomic), then removed: a process
+#: killed while deleting leaves a partial copy there, never a listed step missing files.
+TRASH_DIR = ".trash"
+#: Incomplete step directories found on opening are moved here (kept, not deleted).
+INVALID_DIR = ".invalid"
+#: Steps an export replaces wait here until the new one is complete.
+REPLACED_DIR = ".replaced"
+#: What every complete step directory holds: orbax's step metadata (written last, on commit)
+#: and both items' own metadata.
+REQUIRED_FILES = ("_CHECKPOINT_METADATA", "meta/metadata", "state/_METADATA")
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint's files do not hold what was saved (a changed byte, a truncated file)."""
+
+
+def missing_files(step_dir: Path) -> list[str]:
+    """The :data:`REQUIRED_FILES` that ``step_dir`` lacks (``[]``: the step is complete)."""
+    return [name for name in REQUIRED_FILES if not (step_dir / name).is_file()]
+
+
 def _manager(
     directory: Path, max_to_keep: int | None, asynchronous: bool = False
 ) -> ocp.CheckpointManager:
@@ -140,14 +167,87 @@ def _manager(
         # the arrays are copied to the host; the files are written (and renamed) meanwhile.
         enable_async_checkpointing=asynchronous,
         cleanup_tmp_directories=True,  # drop temporaries left by a killed run
+        todelete_subdir=TRASH_DIR,
     )
     return ocp.CheckpointManager(
         os.fspath(directory.absolute()), options=options, item_names=("state", "meta")
     )
 
 
+def describe_models(obj: Any) -> dict[str, Any]:
+    """``{name: model_metadata(model)}`` of a train state's models, or ``{"model": ...}`` of a
+    bare model: what a restore compares its target with, field by field."""
+    models = getattr(obj, "models", None)
+    if isinstance(models, Mapping):
+        return {name: model_metadata(m) for name, m in models.items() if model_metadata(m)}
+    metadata = model_metadata(obj)
+    return {"model": metadata} if metadata else {}
+
+
+def describe_optimizers(obj: Any) -> dict[str, list[str]]:
+    """The optax state types of each optimizer (e.g. ``["ScaleByAdamState", ...]``)."""
+    optimizers = getattr(obj, "optimizers", None)
+    if not isinstance(optimizers, Mapping):
+        optimizers = {"optimizer": obj} if isinstance(obj, nnx.Optimizer) else {}
+
+    def names(optimizer: Any) -> list[str]:
+        nodes = jax.tree.leaves(
+            optimizer.opt_state, is_leaf=lambda x: isinstance(x, tuple) and hasattr(x, "_fields")
+        )
+        return [type(n).__name__ for n in nodes if isinstance(n, tuple) and hasattr(n, "_fields")]
+
+    return {name: names(opt) for name, opt in optimizers.items()}
+
+
+def first_difference(stored: Any, live: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
+    """``(field path, stored value, live value)`` of the first difference of two nested
+    dicts (config ``to_dict()`` output), or ``None``."""
+    if isinstance(stored, Mapping) and isinstance(live, Mapping):
+        for key in sorted(set(stored) | set(live)):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in stored or key not in live:
+                return path, stored.get(key, "(absent)"), live.get(key, "(absent)")
+            found = first_difference(stored[key], live[key], path)
+            if found:
+                return found
+        return None
+    normal = lambda v: list(v) if isinstance(v, tuple | list) else v  # noqa: E731 - JSON lists
+    return None if normal(stored) == normal(live) else (prefix, stored, live)
+
+
+def _check_models(step: int, stored: dict[str, Any], live: dict[str, Any]) -> None:
+    for name in sorted(set(stored) & set(live)):
+        found = first_difference(stored[name].get("config"), live[name].get("config"))
+        if found:
+            field, old, new = found
+            owner = live[name].get("config_type", "config").rpartition(":")[2]
+            raise ValueError(
+                f"checkpoint {step} was written for {name!r} with {owner}.{field}={old!r}, "
+                f"but the model it is restored into has {field}={new!r}; build the model with "
+                "the checkpoint's configuration (TrainingCheckpointer.metadata(step)"
+                "['models'] holds it) or start a new run in another directory"
+            )
+
+
+def _check_optimizers(step: int, stored: dict[str, Any], live: dict[str, Any]) -> None:
+    for name in sorted(set(stored) & set(live)):
+        if stored[name] != live[name]:
+            raise ValueError(
+                f"checkpoint {step} holds optimizer {name!r} with states {stored[name]}, but "
+                f"the optimizer it is restored into has {live[name]}; build the same optax "
+                "transformation as the run that wrote it"
+            )
+
+
 class TrainingCheckpointer:
     """Saves and restores training runs under ``directory``, keeping the newest ``max_to_keep``.
+
+    A step counts only when its directory holds every :data:`REQUIRED_FILES`; on opening,
+    incomplete ones (e.g. an empty ``checkpoints/100``) are moved to ``.invalid/`` with a
+    warning, so the newest complete step is the one resumed from. Deletions rename first
+    (``.trash/``). Each checkpoint stores its arrays' layout and checksums, the models'
+    configs and the optimizers' state types; a restore into anything else names the
+    difference, and a changed array is refused with :class:`CorruptCheckpointError`.
 
     Args:
       directory: where the step directories go (created if missing).
@@ -166,7 +266,61 @@ class TrainingCheckpointer:
         asynchronous: bool = False,
     ):
         self.directory = Path(directory)
+        self._primary = jax.process_index() == 0
+        if self._primary:
+            self._set_aside_incomplete_steps()
+            self._recover_replaced()
+            self._empty_trash()
         self._manager = _manager(self.directory, max_to_keep, asynchronous)
+
+    def _step_dirs(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return [p for p in self.directory.iterdir() if p.is_dir() and p.name.isdigit()]
+
+    def _set_aside_incomplete_steps(self) -> None:
+        for step_dir in self._step_dirs():
+            missing = missing_files(step_dir)
+            if not missing:
+                continue
+            target = self.directory / INVALID_DIR / f"{step_dir.name}-{time.time_ns()}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            step_dir.rename(target)
+            logger.warning(
+                f"checkpoint {step_dir.name} in {self.directory} is incomplete (missing "
+                f"{', '.join(missing)}), e.g. from a process killed while deleting it: moved "
+                f"to {target}; the newest complete checkpoint is used instead"
+            )
+
+    def _recover_replaced(self) -> None:
+        """Put back steps that :func:`export_best_model` set aside to replace them, when the
+        process died before the replacement was complete."""
+        replaced = self.directory / REPLACED_DIR
+        if not replaced.is_dir():
+            return
+        if not any(not missing_files(p) for p in self._step_dirs()):
+            for step_dir in replaced.iterdir():
+                if step_dir.name.isdigit() and not missing_files(step_dir):
+                    step_dir.rename(self.directory / step_dir.name)
+                    logger.warning(
+                        f"recovered checkpoint {step_dir.name} in {self.directory}: a "
+                        "replacement of it was interrupted"
+                    )
+        shutil.rmtree(replaced, ignore_errors=True)
+
+    def set_aside(self, step: int, reason: str) -> Path:
+        """Move checkpoint ``step`` to ``.invalid/`` (kept for inspection), e.g. a corrupt one
+        that a resumed run is about to write again."""
+        target = self.directory / INVALID_DIR / f"{step}-{time.time_ns()}"
+        if self._primary:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (self.directory / str(step)).rename(target)
+            logger.warning(f"checkpoint {step} ({reason}) moved to {target}")
+        self._manager.reload()
+        return target
+
+    def _empty_trash(self) -> None:
+        shutil.rmtree(self.directory / TRASH_DIR, ignore_errors=True)
 
     def wait(self) -> None:
         """Block until a save in flight is complete on disk."""
@@ -174,21 +328,23 @@ class TrainingCheckpointer:
 
     def latest_step(self) -> int | None:
         """The newest complete checkpoint's step, or ``None``."""
-        self.wait()
-        self._manager.reload()
-        return self._manager.latest_step()
+        steps = self.all_steps()
+        return steps[-1] if steps else None
 
     def all_steps(self) -> list[int]:
         """Steps of every complete checkpoint on disk, oldest first."""
         self.wait()
         self._manager.reload()
-        return sorted(self._manager.all_steps())
+        steps = self._manager.all_steps()
+        return sorted(s for s in steps if not missing_files(self.directory / str(s)))
 
     def delete_from(self, step: int) -> None:
         """Delete the checkpoints of ``step`` and later steps."""
         for existing in self.all_steps():
             if existing >= step:
                 self._manager.delete(existing)
+        if self._primary:
+            self._empty_trash()
 
     def save(
         self,
@@ -201,9 +357,14 @@ class TrainingCheckpointer:
         iterator_state: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
         weights_only: bool = False,
+        models: dict[str, Any] | None = None,
+        optimizers: dict[str, list[str]] | None = None,
     ) -> Path:
         """Write checkpoint ``step``; returns its directory (with ``asynchronous``, the
         directory appears once the background write completes).
+
+        ``models`` and ``optimizers`` (:func:`describe_models`, :func:`describe_optimizers`)
+        are taken from ``model`` when it is a module; pass them with an ``nnx.State``.
 
         ``weights_only`` leaves out the model's RNG streams, so that the checkpoint loads
         into a model of the same architecture built with any set of streams.
@@ -212,6 +373,9 @@ class TrainingCheckpointer:
           FloatingPointError: the model or EMA parameters hold NaN/inf (nothing is written,
             so the last good checkpoint stays the newest).
         """
+        if isinstance(model, nnx.State):  # nothing to describe: the caller passes it
+            models = {} if models is None else models
+            optimizers = {} if optimizers is None else optimizers
         state: dict[str, Any] = {"model": _model_state(model, weights_only)}
         if optimizer is not None:
             state["optimizer"] = nnx.state(optimizer)
@@ -219,7 +383,7 @@ class TrainingCheckpointer:
             state["ema"] = {"params": ema_state.params, "count": ema_state.count}
         flat = jax.tree_util.tree_flatten_with_path(keys_to_data(state))[0]
         layout = packing.describe(flat)
-        items, finite = packing.pack([leaf for _, leaf in flat], layout)
+        items, finite, sums = packing.pack([leaf for _, leaf in flat], layout)
         if not bool(finite):
             raise FloatingPointError(
                 f"refusing to save checkpoint {step}: the model, optimizer or EMA state holds "
@@ -235,6 +399,13 @@ class TrainingCheckpointer:
             "rng_key_data": None if rng_key is None else _key_data_list(rng_key),
             "weights_only": weights_only,
             "layout": layout,
+            "checksums": np.asarray(sums).tolist(),
+            "models": describe_models(model) if models is None else models,
+            "optimizers": (
+                describe_optimizers(optimizer if optimizer is not None else model)
+                if optimizers is None
+                else optimizers
+            ),
             "iterator_state": iterator_state,
             "extra": extra or {},
         }
@@ -245,16 +416,31 @@ class TrainingCheckpointer:
             ),
             force=True,
         )
+        if self._primary:
+            self._empty_trash()  # steps max_to_keep renamed away (synchronous saves)
         return self.directory / str(int(step))
 
     def metadata(self, step: int | None = None) -> dict[str, Any] | None:
         """``{"step": ..., **extra}`` of checkpoint ``step`` (default: the newest) without
-        loading any array; ``None`` when there is no checkpoint."""
+        loading any array; ``None`` when there is no checkpoint. ``"models"`` holds the
+        stored models' configs."""
         step = self.latest_step() if step is None else step
         if step is None:
             return None
-        meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-        return {"step": int(meta["meta"]["step"]), **meta["meta"]["extra"]}
+        meta = self._read_meta(step)
+        return {"step": int(meta["step"]), "models": meta.get("models", {}), **meta["extra"]}
+
+    def _read_meta(self, step: int) -> dict[str, Any]:
+        try:
+            restored = self._manager.restore(
+                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            )
+        except (OSError, ValueError, KeyError) as error:
+            raise CorruptCheckpointError(
+                f"checkpoint {step} in {self.directory} cannot be read ({error}); delete it "
+                "or restore another step"
+            ) from error
+        return restored["meta"]
 
     def restore_latest(
         self,
@@ -287,9 +473,11 @@ class TrainingCheckpointer:
     ) -> RestoredCheckpoint:
         """Load checkpoint ``step`` (see :meth:`restore_latest`)."""
         self.wait()
-        meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
-            "meta"
-        ]
+        meta = self._read_meta(step)
+        if isinstance(model, nnx.Module):
+            _check_models(step, meta.get("models", {}), describe_models(model))
+            live_optimizers = describe_optimizers(optimizer if optimizer is not None else model)
+            _check_optimizers(step, meta.get("optimizers", {}), live_optimizers)
         like: dict[str, Any] = {"model": _model_state(model, meta.get("weights_only", False))}
         if meta["has_optimizer"]:
             if optimizer is None:
@@ -302,13 +490,26 @@ class TrainingCheckpointer:
         live = [leaf for _, leaf in flat]
         stored = meta["layout"]
         packing.check_compatible(stored, packing.describe(flat), f"checkpoint {step}")
-        items = self._manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(packing.abstract_items(stored, live))
-            ),
-        )["state"]
+        try:
+            items = self._manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(packing.abstract_items(stored, live))
+                ),
+            )["state"]
+        except (OSError, ValueError) as error:  # tensorstore reports unreadable chunks so
+            raise CorruptCheckpointError(
+                f"checkpoint {step} in {self.directory} cannot be read ({error}); restore an "
+                f"earlier step (complete ones: {self.all_steps()})"
+            ) from error
         leaves = packing.unpack(items, stored, live)
+        changed = packing.first_mismatch(stored, meta["checksums"], leaves)
+        if changed is not None:
+            raise CorruptCheckpointError(
+                f"checkpoint {step} in {self.directory} is corrupt: {changed} does not match "
+                "the checksum stored when it was saved (a changed or damaged file); restore an "
+                f"earlier step (complete ones: {self.all_steps()})"
+            )
         restored = data_to_keys(jax.tree_util.tree_unflatten(treedef, leaves), like)
         nnx.update(model, restored["model"])
         if optimizer is not None and "optimizer" in restored:
@@ -326,6 +527,8 @@ class TrainingCheckpointer:
     def close(self) -> None:
         """Finish a save in flight and release the manager's resources."""
         self._manager.close()
+        if self._primary:
+            self._empty_trash()
 
 
 def export_best_model(
@@ -350,10 +553,19 @@ def export_best_model(
         graphdef, _, rest = nnx.split(model, nnx.Param, ...)
         model = nnx.merge(graphdef, ema_state.params, rest)
     checkpointer = TrainingCheckpointer(directory, max_to_keep=1)
-    checkpointer.delete_from(step)  # a resumed run replays the export of a step it redoes
+    # A resumed run replays the export of a step it redoes: set the stale export aside (a
+    # rename) until the new one is complete, so that a kill in between loses nothing.
+    replaced = Path(directory) / REPLACED_DIR
+    for existing in checkpointer.all_steps():
+        if existing >= step and jax.process_index() == 0:
+            replaced.mkdir(exist_ok=True)
+            (Path(directory) / str(existing)).rename(replaced / str(existing))
+    checkpointer._manager.reload()  # forget the steps just moved
     extra = {"ema_weights": ema_state is not None, **(metadata or {})}
     path = checkpointer.save(step, model, extra=extra, weights_only=True)
     checkpointer.close()
+    if jax.process_index() == 0:
+        shutil.rmtree(replaced, ignore_errors=True)
     return path
 
 

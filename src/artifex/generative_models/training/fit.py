@@ -34,11 +34,17 @@ import jax
 import numpy as np
 from flax import nnx
 
-from artifex.generative_models.training.checkpointing import TrainingCheckpointer
+from artifex.generative_models.training.checkpointing import (
+    CorruptCheckpointError,
+    TrainingCheckpointer,
+    describe_models,
+    describe_optimizers,
+)
 from artifex.generative_models.training.fit_config import FitConfig
 from artifex.generative_models.training.hooks import Hook, default_hooks
 from artifex.generative_models.training.interrupt import DeferredInterrupt
 from artifex.generative_models.training.protocol import Trainer
+from artifex.generative_models.training.run_lock import RunLock
 from artifex.generative_models.training.state import TrainState
 
 logger = logging.getLogger("artifex")
@@ -173,6 +179,7 @@ class FitRun:
         self.files: list[Path] = []
         self.pending: list[tuple[int, Mapping[str, jax.Array]]] = []
         self.state_view: nnx.State | None = None
+        self.descriptions: dict[str, Any] = {}
         self.checkpointer = TrainingCheckpointer(
             config.checkpoint_dir,
             max_to_keep=config.max_to_keep,
@@ -213,9 +220,14 @@ class FitRun:
         try:
             if self.state_view is None:  # the live variables, taken once (see _model_state)
                 self.state_view = nnx.state(self.state)
+                self.descriptions = {
+                    "models": describe_models(self.state),
+                    "optimizers": describe_optimizers(self.state),
+                }
             self.checkpointer.save(
                 self.global_step,
                 self.state_view,
+                **self.descriptions,
                 rng_key=self.key,
                 iterator_state=self.data.get_state(),
                 extra={"history": dataclasses.asdict(self.history)},
@@ -248,7 +260,19 @@ class FitRun:
                 f"{self.config.checkpoint_dir} already holds checkpoint {latest}; pass "
                 "FitConfig(resume=True) to continue it, or choose another output_dir"
             )
-        restored = self.checkpointer.restore(latest, self.state, rng_key_like=self.key)
+        restored = None
+        for step in reversed(self.checkpointer.all_steps()):
+            try:
+                restored = self.checkpointer.restore(step, self.state, rng_key_like=self.key)
+                break
+            except CorruptCheckpointError as error:
+                logger.warning(f"{error}; trying the checkpoint before it")
+                self.checkpointer.set_aside(step, "corrupt")  # this run writes it anew
+        if restored is None:
+            raise CorruptCheckpointError(
+                f"no checkpoint in {self.config.checkpoint_dir} can be restored (all are "
+                "damaged); move the directory away to start over"
+            )
         self.global_step = self.last_saved = self.resumed_from = restored.step
         self.key = restored.rng_key
         self.data.set_state(restored.iterator_state)
@@ -368,6 +392,42 @@ class FitRun:
         )
 
 
+def _check_before_training(trainer: Any, state: TrainState, data: Any, config: FitConfig) -> None:
+    """Refuse what would fail later (after hours of training) or train on the wrong data."""
+    if not isinstance(trainer, Trainer):
+        raise TypeError(
+            f"{type(trainer).__name__} is not a trainer: fit needs train_step(state, batch, key) "
+            "and generate(state, n, key)"
+        )
+    missing = [
+        name
+        for name in ("batches_per_epoch", "epoch", "get_state", "set_state")
+        if not hasattr(data, name)
+    ]
+    if missing:
+        raise TypeError(
+            f"data ({type(data).__name__}) lacks {missing}: fit needs an exact-epoch iterator "
+            "such as artifex.data.make_train_iterator(...) or ImageBatchIterator"
+        )
+    model = state.models[state.primary]
+    wanted = getattr(getattr(model, "config", None), "input_shape", None)
+    served = getattr(data, "image_shape", None)
+    if wanted is not None and served is not None and tuple(served) != tuple(wanted):
+        raise ValueError(
+            f"the data's images have shape {tuple(served)} but the model's config.input_shape "
+            f"is {tuple(wanted)}; pad or resize the data (make_train_iterator(pad_to=...)) or "
+            "build the model for this size"
+        )
+    schedule = getattr(trainer, "noise_schedule", None)
+    drawing = config.sample_every_epochs is not None or config.final_samples
+    if schedule is not None and drawing and config.sampling_steps > schedule.num_timesteps:
+        raise ValueError(
+            f"FitConfig.sampling_steps={config.sampling_steps} exceeds the model's "
+            f"num_timesteps={schedule.num_timesteps}: the sample grids would fail after "
+            f"training; use sampling_steps <= {schedule.num_timesteps}"
+        )
+
+
 def fit(
     trainer: Trainer,
     state: TrainState,
@@ -400,6 +460,9 @@ def fit(
       KeyboardInterrupt: SIGINT arrived; a checkpoint of the last finished step was saved.
       SystemExit: SIGTERM arrived (code 143); likewise saved.
       FileExistsError: checkpoints exist but ``config.resume`` is False.
+      DirectoryInUseError: another live run holds ``config.output_dir``.
+      CorruptCheckpointError: resuming, and no checkpoint can be restored (a damaged newest
+        one is skipped with a warning in favour of the one before).
     """
     config = config if config is not None else FitConfig()
     if not isinstance(state, TrainState):
@@ -407,15 +470,24 @@ def fit(
             f"fit takes a TrainState, got {type(state).__name__}; build one with "
             "trainer.init_state(model, optimizer)"
         )
+    _check_before_training(trainer, state, data, config)
     config.output_path.mkdir(parents=True, exist_ok=True)
     all_hooks = [*default_hooks(config, trainer, evaluate), *hooks]
     names = [hook.name for hook in all_hooks]
     if len(set(names)) != len(names):
         raise ValueError(f"two hooks share a name in {names}; give each a distinct name")
-    run = FitRun(trainer, state, data, config, all_hooks, learning_rate)
+    # One run per directory: a second one would overwrite this one's checkpoints.
+    lock = RunLock(config.output_path) if jax.process_index() == 0 else None
+    if lock is not None:
+        lock.acquire()
     try:
-        run.restore()
-        run.train(train_step if train_step is not None else bind_train_step(trainer, state))
+        run = FitRun(trainer, state, data, config, all_hooks, learning_rate)
+        try:
+            run.restore()
+            run.train(train_step if train_step is not None else bind_train_step(trainer, state))
+        finally:
+            run.checkpointer.close()
     finally:
-        run.checkpointer.close()
+        if lock is not None:
+            lock.release()
     return run.result()

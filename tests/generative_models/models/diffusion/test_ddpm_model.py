@@ -69,7 +69,7 @@ def test_ddim_eta_changes_samples(tiny_model):
     [
         ({"scheduler": "euler"}, "scheduler='euler'"),
         ({"scheduler": "ddpm", "eta": 0.5}, "eta=0.5 only applies"),
-        ({"scheduler": "ddim", "eta": -1.0}, "eta=-1.0 must be >= 0"),
+        ({"scheduler": "ddim", "eta": -1.0}, "eta=-1.0 must be a finite number >= 0"),
         ({"scheduler": "ddim", "steps": 51}, r"steps=51 must be an integer in \[1, 50\]"),
         ({"n_samples_or_shape": 0}, "n_samples_or_shape=0"),
         ({"n_samples_or_shape": (2, 8, 8, 3)}, r"\(N, H, W, 1\)"),

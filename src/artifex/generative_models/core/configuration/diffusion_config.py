@@ -126,15 +126,7 @@ class DDPMConfig:
 
         Lists (as JSON stores tuples) are accepted wherever the config holds a tuple.
         """
-        fields = dict(data)
-        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"{cls.__name__}.from_dict: unknown fields {unknown}")
-        if isinstance(fields.get("backbone"), dict):
-            fields["backbone"] = UNetBackboneConfig(**fields["backbone"])
-        if isinstance(fields.get("noise_schedule"), dict):
-            fields["noise_schedule"] = NoiseScheduleConfig(**fields["noise_schedule"])
-        return cls(**fields)
+        return v.from_dict(cls, data)
 
     def _check_backbone_fits(self, owner: str, shape: tuple[int, ...]) -> None:
         height, width, channels = shape

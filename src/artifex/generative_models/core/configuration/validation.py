@@ -7,7 +7,12 @@ which field is wrong, what they passed and how to fix it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -40,8 +45,8 @@ def check_float(
     low_inclusive: bool = True,
     high_inclusive: bool = True,
 ) -> None:
-    """``value`` must be a real number inside the given (optionally open) interval."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    """``value`` must be a finite real number inside the given (optionally open) interval."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if ok and low is not None:
         ok = value >= low if low_inclusive else value > low
     if ok and high is not None:
@@ -51,7 +56,7 @@ def check_float(
         hi = "inf" if high is None else f"{high}"
         left = "[" if low_inclusive and low is not None else "("
         right = "]" if high_inclusive and high is not None else ")"
-        fail(owner, field, value, f"must be a number in {left}{lo}, {hi}{right}")
+        fail(owner, field, value, f"must be a finite number in {left}{lo}, {hi}{right}")
 
 
 def as_int_tuple(owner: str, field: str, value: Any, *, minimum: int, allow_empty: bool) -> tuple:
@@ -65,3 +70,48 @@ def as_int_tuple(owner: str, field: str, value: Any, *, minimum: int, allow_empt
         if isinstance(item, bool) or not isinstance(item, int) or item < minimum:
             fail(owner, field, value, f"must contain only integers >= {minimum}")
     return items
+
+
+def unknown_keys_message(owner: str, unknown: Sequence[str], valid: Sequence[str]) -> str:
+    """``"<owner>.from_dict: unknown field 'lr' (did you mean 'learning_rate'?); valid: ..."``."""
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), valid, n=1)
+        parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (
+        f"{owner}.from_dict: unknown field{'s' if len(parts) > 1 else ''} {', '.join(parts)}; "
+        f"valid fields: {', '.join(valid)}"
+    )
+
+
+def _dataclass_type(annotation: Any) -> type | None:
+    """The config dataclass a field's annotation names (``X`` or ``X | None``), if any."""
+    if dataclasses.is_dataclass(annotation):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        for arg in typing.get_args(annotation):
+            if dataclasses.is_dataclass(arg):
+                return arg
+    return None
+
+
+def from_dict(cls: type, data: Mapping[str, Any], owner: str | None = None) -> Any:
+    """Build the frozen config ``cls`` from a (JSON) dict, nested configs included.
+
+    Unknown keys, at any depth, raise a ``ValueError`` naming the key, the closest valid
+    field and every valid one; each value is then validated by the configs themselves.
+    """
+    owner = owner or cls.__name__
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{owner}.from_dict expects a dict, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [key for key in data if key not in fields]
+    if unknown:
+        raise ValueError(unknown_keys_message(owner, unknown, list(fields)))
+    hints = typing.get_type_hints(cls)
+    values = dict(data)
+    for name, value in data.items():
+        nested = _dataclass_type(hints.get(name))
+        if nested is not None and isinstance(value, Mapping):
+            values[name] = from_dict(nested, value, f"{owner}.{name}")
+    return cls(**values)

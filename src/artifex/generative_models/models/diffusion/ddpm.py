@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
+from artifex.generative_models.core import inputs
 from artifex.generative_models.core.configuration.diffusion_config import DDPMConfig
 from artifex.generative_models.core.noise_schedule import NoiseSchedule, create_noise_schedule
 from artifex.generative_models.models.backbones.unet import UNet
@@ -43,7 +46,11 @@ class DDPMModel(nnx.Module):
     def __call__(
         self, x_t: jax.Array, t: jax.Array, *, dropout_key: jax.Array | None = None
     ) -> jax.Array:
-        """Network output for ``x_t`` at timesteps ``t``; dropout only with ``dropout_key``."""
+        """Network output for ``x_t`` (float NHWC of ``config.input_shape``) at integer
+        timesteps ``t`` of shape ``(N,)`` in ``[0, num_timesteps)``; dropout only with
+        ``dropout_key``."""
+        inputs.check_images("x_t", x_t, self.config.input_shape)
+        inputs.check_timesteps("t", t, x_t.shape[0], self.config.noise_schedule.num_timesteps)
         return self.backbone(x_t, t, dropout_key=dropout_key)
 
     def sample(
@@ -84,8 +91,17 @@ class DDPMModel(nnx.Module):
             raise ValueError(f"eta={eta!r} only applies to scheduler='ddim'")
         if eta is None:
             eta = 0.0
-        if not eta >= 0.0:
-            raise ValueError(f"eta={eta!r} must be >= 0 (0 = deterministic DDIM, 1 = DDPM noise)")
+        if isinstance(eta, np.ndarray | jax.Array) and eta.shape == ():
+            eta = float(eta)
+        if (
+            isinstance(eta, bool)
+            or not isinstance(eta, int | float | np.floating)
+            or not math.isfinite(eta)
+            or eta < 0.0
+        ):
+            raise ValueError(
+                f"eta={eta!r} must be a finite number >= 0 (0 = deterministic DDIM, 1 = DDPM noise)"
+            )
         if steps is None:
             steps = (
                 self.config.noise_schedule.num_timesteps
@@ -95,9 +111,12 @@ class DDPMModel(nnx.Module):
         sampling_timesteps(self.config.noise_schedule.num_timesteps, steps)  # validates steps
         if key is None:
             key = (rngs if rngs is not None else self.rngs).sample()
+        key = inputs.as_key(key)
         graphdef, state = nnx.split(self)
         if initial_noise is not None:
             initial_noise = jnp.asarray(initial_noise, jnp.float32)
+            if inputs.is_concrete(initial_noise) and not bool(jnp.isfinite(initial_noise).all()):
+                raise ValueError("initial_noise holds NaN or infinite values; pass finite noise")
         return _compiled_sample(
             graphdef,
             state,
@@ -131,10 +150,9 @@ class DDPMModel(nnx.Module):
 
     def _sample_shape(self, n_samples_or_shape) -> tuple[int, ...]:
         image_shape = self.config.input_shape
-        if isinstance(n_samples_or_shape, int) and not isinstance(n_samples_or_shape, bool):
-            if n_samples_or_shape < 1:
-                raise ValueError(f"n_samples_or_shape={n_samples_or_shape} must be >= 1")
-            return (n_samples_or_shape, *image_shape)
+        if not isinstance(n_samples_or_shape, tuple | list):
+            n = inputs.check_count("n_samples_or_shape", n_samples_or_shape)
+            return (n, *image_shape)
         shape = tuple(n_samples_or_shape)
         h, w, c = image_shape
         f = self.config.backbone.downsampling_factor

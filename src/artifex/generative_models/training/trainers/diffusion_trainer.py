@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from artifex.generative_models.core import inputs
 from artifex.generative_models.core.configuration import validation as v
 from artifex.generative_models.core.configuration.diffusion_config import PREDICTION_TYPES
 from artifex.generative_models.core.losses import LOSS_WEIGHTINGS, elementwise_loss, loss_weight
@@ -243,7 +244,8 @@ class DiffusionTrainer:
     def _update(
         self, model: nnx.Module, optimizer: nnx.Optimizer, batch: dict[str, Any], key: jax.Array
     ) -> dict[str, jax.Array]:
-        loss, grads = self._loss_and_grads(model, batch["image"], key)
+        images = inputs.image_batch(batch, model.config.input_shape)
+        loss, grads = self._loss_and_grads(model, images, key)
         optimizer.update(model, grads)
         return {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 

@@ -1,0 +1,130 @@
+"""The MNIST VAE example: script and notebook stay identical, presets resolve, smoke run works."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "examples/generative_models/image/vae/vae_mnist_training.py"
+NOTEBOOK = SCRIPT.with_suffix(".ipynb")
+SMOKE_STEPS = 3
+
+
+def cells(path: Path) -> list[tuple[str, str]]:
+    import jupytext
+
+    return [(cell.cell_type, cell.source.strip()) for cell in jupytext.read(path).cells]
+
+
+def test_notebook_has_the_scripts_cells_and_no_outputs():
+    assert len(cells(SCRIPT)) > 10
+    assert cells(NOTEBOOK) == cells(SCRIPT), (
+        f"run `jupytext --to ipynb --update {SCRIPT.relative_to(ROOT)}` after editing the script"
+    )
+    notebook = json.loads(NOTEBOOK.read_text())
+    assert notebook["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def dry_run(*argv: str) -> tuple[str, dict[str, str]]:
+    """The first printed line and the resolved configuration of ``--dry-run`` (in-process)."""
+    stdout = io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(stdout),
+        pytest.raises(SystemExit) as exit_info,
+    ):
+        patch.setattr(sys, "argv", [str(SCRIPT), "--dry-run", *argv])
+        runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert exit_info.value.code == 0
+    lines = stdout.getvalue().splitlines()
+    config = dict(line.strip().split(": ", 1) for line in lines if line.startswith("  "))
+    return lines[0], config
+
+
+def test_auto_preset_follows_the_backend_and_says_so_first():
+    headline, config = dry_run()
+    expected = "cpu" if jax.default_backend() == "cpu" else "full"
+    assert config["preset"] == expected
+    assert headline.startswith(f"artifex VAE on MNIST: backend {jax.default_backend()}, preset ")
+    if expected == "cpu":
+        assert headline.endswith("(expect ~10 min on 2 cores)")
+        assert config["max_steps"] == "6000" and config["batch_size"] == "64"
+        assert config["importance_samples"] == "100" and config["eval_samples"] == "1000"
+        assert config["test_images"] == "1000"
+
+
+def test_full_preset_and_flags_resolve():
+    _, config = dry_run("--preset", "full")
+    assert config["epochs"] == "200" and config["max_steps"] == "None"
+    assert config["hidden_dims"] == "(64, 128)" and config["latent_dim"] == "32"
+    assert config["importance_samples"] == "1000"
+    _, config = dry_run(
+        "--preset", "cpu", "--latent-dim", "2", "--decoder", "gaussian", "--beta", "0.5",
+        "--max-steps", "10", "--batch-size", "32", "--seed", "7",
+    )  # fmt: skip
+    assert config["latent_dim"] == "2" and config["decoder"] == "gaussian"
+    assert config["beta"] == "0.5" and config["max_steps"] == "10"
+    assert config["batch_size"] == "32" and config["seed"] == "7"
+    _, config = dry_run("--smoke", "--epochs", "2")
+    assert config["preset"] == "smoke" and config["epochs"] == "2"
+    assert config["max_steps"] == "None"
+
+
+def test_script_smoke_run(smoke_env, tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(out)],
+        cwd=tmp_path,
+        env=smoke_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.splitlines()[0].startswith("artifex VAE on MNIST: backend cpu, preset")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == SMOKE_STEPS and summary["config"]["preset"] == "smoke"
+    assert summary["train_examples"] == 3500 and summary["test_examples"] == 1000
+    bounds = summary["likelihood"]
+    assert bounds["num_importance_samples"] == 10 and bounds["nll"] == -bounds["iwae"]
+    assert np.isfinite([bounds["elbo"], bounds["iwae"]]).all()
+    assert bounds["elbo"] <= bounds["iwae"] < 0  # nats of binary digits: a log-probability
+    assert np.isfinite(summary["best_validation_elbo"])
+    quality = summary["quality"]
+    assert quality["num_samples"] == 100 and sum(quality["class_histogram"]) == 100
+    assert summary["samples_per_second"] > 0 and summary["num_params"] > 1000
+    for key in ("date", "backend", "device", "cpu_count", "load_average", "total_seconds"):
+        assert key in summary, key
+    names = {Path(f).name for f in summary["files"]}
+    expected = {"reconstructions.png", "prior_samples.png", "interpolation.png"}
+    expected |= {"latent_manifold.png", "latent_scatter.png"}  # the smoke latent is 2-D
+    assert expected | {"samples_final.png", "training_curve.png", "model"} <= names
+    for f in summary["files"]:
+        assert Path(f).exists(), f
+    assert (out / "checkpoints" / str(SMOKE_STEPS)).is_dir()
+
+    import matplotlib.image
+
+    pairs = matplotlib.image.imread(out / "reconstructions.png")
+    assert pairs.shape[1] > 4 * pairs.shape[0]  # two rows of ten digits
+
+    from artifex.generative_models.models.vae import VAEModel
+    from artifex.generative_models.training.checkpointing import load_model
+
+    model = load_model(out / "model")
+    assert isinstance(model, VAEModel) and model.config.latent_dim == 2
+    assert list(model.config.hidden_dims) == summary["config"]["hidden_dims"]
