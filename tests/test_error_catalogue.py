@@ -24,11 +24,14 @@ from artifex.generative_models.core.configuration import (
     NoiseScheduleConfig,
     UNetBackboneConfig,
 )
+from artifex.generative_models.core.configuration.gan_config import GANConfig
+from artifex.generative_models.core.configuration.vae_config import VAEConfig
 from artifex.generative_models.core.noise_schedule import create_noise_schedule
 from artifex.generative_models.models.diffusion.ddpm import DDPMModel
 from artifex.generative_models.training.fit import fit
 from artifex.generative_models.training.fit_config import FitConfig
 from artifex.generative_models.training.trainers.diffusion_trainer import DiffusionTrainer
+from artifex.generative_models.training.trainers.gan_trainer import GANTrainingConfig
 
 BACKBONE = UNetBackboneConfig(
     hidden_dims=(8,), in_channels=1, out_channels=1, time_embedding_dim=8, num_res_blocks=1
@@ -60,6 +63,28 @@ def fit_with(tmp: Any, data: Any = None, trainer: Any = TRAINER, **config: Any) 
     if data is None:
         data = iterator(np.zeros((4, 8, 8, 1), np.uint8))
     return fit(trainer, state, data, FitConfig(output_dir=tmp, epochs=1, **config))
+
+
+def vae() -> Any:
+    from artifex.generative_models.models.vae.vae import VAEModel
+
+    return VAEModel(VAEConfig(hidden_dims=(4,), latent_dim=2, dense_dim=8), rngs=nnx.Rngs(0))
+
+
+def vae_step(batch: Any) -> Any:
+    from artifex.generative_models.training.trainers.vae_trainer import VAETrainer
+
+    model = vae()
+    trainer = VAETrainer()
+    state = trainer.init_state(model, nnx.Optimizer(model, optax.sgd(0.0), wrt=nnx.Param))
+    return nnx.jit(trainer.train_step)(state, batch, jax.random.key(0))
+
+
+def gan() -> tuple[Any, Any]:
+    from artifex.generative_models.models.gan import Discriminator, Generator
+
+    config = GANConfig(latent_dim=4, generator_dims=(4, 4), discriminator_dims=(4, 4))
+    return Generator(config, rngs=nnx.Rngs(0)), Discriminator(config, rngs=nnx.Rngs(1))
 
 
 def score(images: Any) -> Any:
@@ -222,6 +247,51 @@ CASES: list[Case] = [
         TypeError,
         ("object", "train_step"),
     ),
+    # VAE
+    (
+        "VAE: uint8 images",
+        lambda _: vae()(jnp.zeros((2, 28, 28, 1), jnp.uint8), key=jax.random.key(0)),
+        TypeError,
+        ("x ", "uint8"),
+    ),
+    (
+        "VAE: a batch of 32x32 digits",
+        lambda _: vae_step({"image": jnp.zeros((2, 32, 32, 1))}),
+        ValueError,
+        ("batch['image']", "(2, 32, 32, 1)", "(28, 28, 1)"),
+    ),
+    (
+        "VAE: n=2.5 samples",
+        lambda _: vae().sample(2.5, key=jax.random.key(0)),
+        ValueError,
+        ("n=2.5",),
+    ),
+    (
+        "VAE: unknown decoder",
+        lambda _: VAEConfig(decoder="poisson"),
+        ValueError,
+        ("VAEConfig.decoder='poisson'", "bernoulli"),
+    ),
+    # GAN
+    (
+        "GAN: NCHW images to the discriminator",
+        lambda _: gan()[1](jnp.zeros((2, 1, 28, 28))),
+        ValueError,
+        ("x ", "(2, 1, 28, 28)", "NCHW"),
+    ),
+    ("GAN: zero samples", lambda _: gan()[0].sample(0, key=0), ValueError, ("n=0",)),
+    (
+        "GAN: unknown loss",
+        lambda _: GANTrainingConfig(loss="wgan"),
+        ValueError,
+        ("GANTrainingConfig.loss='wgan'", "hinge"),
+    ),
+    (
+        "GAN: misspelled config key",
+        lambda _: GANConfig.from_dict({"latent_dims": 8}),
+        ValueError,
+        ("'latent_dims'", "did you mean 'latent_dim'"),
+    ),
     # the quality metric
     (
         "images in [0, 1]",
@@ -251,4 +321,4 @@ def test_an_integer_seed_is_a_key():
 
 def test_catalogue_size():
     """The documentation quotes this count; it only grows."""
-    assert len(CASES) >= 31
+    assert len(CASES) >= 39

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from artifex.generative_models.core import inputs
 from artifex.generative_models.core.configuration.vae_config import VAEConfig
 from artifex.generative_models.models.vae import bounds
 from artifex.generative_models.models.vae.decoder import ConvDecoder
@@ -87,6 +88,7 @@ class VAEModel(nnx.Module):
 
     def __call__(self, x: jax.Array, *, key: jax.Array) -> VAEOutput:
         """Encode, draw one reparameterised ``z`` from ``key``, decode."""
+        inputs.check_images("x", x, self.config.input_shape)
         mean, log_var = self.encode(x)
         eps = jax.random.normal(key, mean.shape, mean.dtype)
         z = mean + jnp.exp(0.5 * log_var) * eps

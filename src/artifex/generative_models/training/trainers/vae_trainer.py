@@ -39,6 +39,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from artifex.generative_models.core import inputs
 from artifex.generative_models.core.configuration import validation as v
 from artifex.generative_models.models.vae import bounds
 from artifex.generative_models.models.vae.vae import VAEModel, discrete_nats
@@ -126,10 +127,11 @@ class VAETrainer:
         the KL weight this step used.
         """
         model = state.model
+        images = inputs.image_batch(batch, model.config.input_shape)
         beta = self.kl_weight(state.step[...])
 
         def loss_fn(m):
-            return self.loss(m, batch["image"], key, beta)
+            return self.loss(m, images, key, beta)
 
         (loss, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         state.optimizers["model"].update(model, grads)
