@@ -63,14 +63,11 @@ def load(family: str, run: Path) -> Any:
 
 
 def sampler(family: str, model: Any, summary: dict[str, Any]):
-    """``generate(n, key)`` as the family's example samples for its quality figure."""
+    """``generate(n, key)``: DDIM with the run's steps for diffusion, else ``model.sample``."""
     if family == "diffusion":
         steps = summary["config"]["sampling_steps"]
         return lambda n, k: model.sample(n, key=k, scheduler="ddim", steps=steps)
-    if family == "flow":
-        temperature = summary["config"].get("temperature", 1.0)
-        return lambda n, k: model.sample(n, key=k, temperature=temperature)
-    return lambda n, k: model.sample(n, key=k)
+    return lambda n, k: model.sample(n, key=k)  # the family's default (flow: temperature 1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,7 +92,13 @@ def main(argv: list[str] | None = None) -> None:
     meta = common.machine()
     print(common.describe(meta))
     metric = MNISTQualityMetric.load()
-    rows = {}
+    # Rows of earlier invocations are kept, so families can be (re)measured one at a time.
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    rows = {
+        family: row
+        for family, row in previous.get("families", {}).items()
+        if previous.get("samples") == args.samples and previous.get("seed") == args.seed
+    }
     for family in EXPORTS:
         run = getattr(args, family)
         if run is None:
@@ -124,11 +127,17 @@ def main(argv: list[str] | None = None) -> None:
             "train_load_average": summary.get("load_average"),
             "steps": summary.get("steps"),
             "nll_nats": likelihood.get("nll"),
-            "bits_per_dim": likelihood.get("bits_per_dim"),
+            "bits_per_dim": likelihood.get("bits_per_dim", likelihood.get("test_bits_per_dim")),
             "grid": str(grid_path.relative_to(ROOT)) if grid_path.is_relative_to(ROOT) else None,
         }
         print(f"{family}: {quality} | {per_second:.0f} samples/s | {params} parameters")
+        write(args, meta, rows)
 
+
+def write(args: argparse.Namespace, meta: dict[str, Any], rows: dict[str, Any]) -> None:
+    """The JSON record and the Markdown table of every family measured so far."""
+
+    rows = {family: rows[family] for family in EXPORTS if family in rows}  # fixed order
     lines = [
         "| Family | FID | KID | IS | Likelihood | Parameters | Training (cpu preset) | Samples/s |",
         "|---|---:|---:|---:|---|---:|---:|---:|",

@@ -1,4 +1,4 @@
-"""Train a small DDPM on MNIST for 200 steps, then sample 16 images with DDIM."""
+"""Train a small DDPM on MNIST for 200 steps, sample 16 images with DDIM, save them as a PNG."""
 
 # --8<-- [start:imports]
 import jax
@@ -17,6 +17,7 @@ from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
 )
+from artifex.visualization import save_image_grid
 
 # --8<-- [end:imports]
 
@@ -34,7 +35,8 @@ for step, batch in zip(range(200), batches, strict=False):
     trainer.update_ema(model)
 samples = trainer.ema_model(model).sample(16, scheduler="ddim", steps=50)  # (16, 32, 32, 1)
 # --8<-- [end:example]
+grid = save_image_grid(samples, "outputs/quickstart/samples.png", title="DDIM, 50 steps")
 print(
     f"loss after {step + 1} steps: {float(loss):.4f}; samples {samples.shape}, "
-    f"range [{float(samples.min()):.2f}, {float(samples.max()):.2f}]"
+    f"range [{float(samples.min()):.2f}, {float(samples.max()):.2f}]; grid: {grid}"
 )

@@ -24,6 +24,7 @@ from artifex.generative_models.core.configuration import (
     NoiseScheduleConfig,
     UNetBackboneConfig,
 )
+from artifex.generative_models.core.configuration.flow_config import FlowConfig
 from artifex.generative_models.core.configuration.gan_config import GANConfig
 from artifex.generative_models.core.configuration.vae_config import VAEConfig
 from artifex.generative_models.core.noise_schedule import create_noise_schedule
@@ -85,6 +86,22 @@ def gan() -> tuple[Any, Any]:
 
     config = GANConfig(latent_dim=4, generator_dims=(4, 4), discriminator_dims=(4, 4))
     return Generator(config, rngs=nnx.Rngs(0)), Discriminator(config, rngs=nnx.Rngs(1))
+
+
+def flow() -> Any:
+    from artifex.generative_models.models.flow.glow import FlowModel
+
+    config = FlowConfig(num_scales=1, steps_per_scale=1, hidden_channels=4)
+    return FlowModel(config, rngs=nnx.Rngs(0))
+
+
+def flow_step(batch: Any) -> Any:
+    from artifex.generative_models.training.trainers.flow_trainer import FlowTrainer
+
+    model = flow()
+    trainer = FlowTrainer()
+    state = trainer.init_state(model, nnx.Optimizer(model, optax.sgd(0.0), wrt=nnx.Param))
+    return nnx.jit(trainer.train_step)(state, batch, jax.random.key(0))
 
 
 def score(images: Any) -> Any:
@@ -292,6 +309,26 @@ CASES: list[Case] = [
         ValueError,
         ("'latent_dims'", "did you mean 'latent_dim'"),
     ),
+    # normalizing flow
+    (
+        "flow: three scales of a 28x28 digit",
+        lambda _: FlowConfig(num_scales=3),
+        ValueError,
+        ("input_shape", "num_scales"),
+    ),
+    (
+        "flow: a bare array as the batch",
+        lambda _: flow_step(jnp.zeros((2, 28, 28, 1))),
+        TypeError,
+        ("batch must be a dict", "(2, 28, 28, 1)"),
+    ),
+    ("flow: zero samples", lambda _: flow().sample(0, key=0), ValueError, ("n=0",)),
+    (
+        "flow: negative temperature",
+        lambda _: flow().sample(2, key=0, temperature=-1.0),
+        ValueError,
+        ("temperature=-1.0",),
+    ),
     # the quality metric
     (
         "images in [0, 1]",
@@ -321,4 +358,4 @@ def test_an_integer_seed_is_a_key():
 
 def test_catalogue_size():
     """The documentation quotes this count; it only grows."""
-    assert len(CASES) >= 39
+    assert len(CASES) >= 43

@@ -3,8 +3,9 @@
 The library's docstrings are Google style but write maths the Sphinx way
 (``:math:`x```, ``.. math::`` blocks) and refer to objects with ``:class:``, ``:func:``...
 mkdocstrings passes these through as literal text; after rendering they look like
-``:math:<code>x</code>``. This hook turns the maths into MathJax input (the same markup
-``pymdownx.arithmatex`` produces) and the roles into plain code.
+``:math:<code>x</code>``. This hook turns the maths into the markup ``pymdownx.arithmatex``
+produces (which ``docs/javascripts/katex-init.js`` renders with KaTeX) and the roles into plain
+code.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ XREF_ROLE = re.compile(r":(?:class|func|meth|data|attr|mod|obj|exc):<code>~?(.*?
 
 
 def convert(html: str) -> str:
-    """``html`` with reST maths as MathJax markup and reST cross-reference roles as code."""
+    """``html`` with reST maths as arithmatex markup and reST cross-reference roles as code."""
     html = MATH_BLOCK.sub(
         lambda m: f'<div class="arithmatex">\\[{m.group(1).strip()}\\]</div>', html
     )

@@ -25,6 +25,8 @@ _EXPORTS = {
     "GANConfig": f"{_MODELS}.core.configuration.gan_config",
     "Generator": f"{_MODELS}.models.gan",
     "Discriminator": f"{_MODELS}.models.gan",
+    "FlowConfig": f"{_MODELS}.core.configuration.flow_config",
+    "FlowModel": f"{_MODELS}.models.flow.glow",
     "VAEModel": f"{_MODELS}.models.vae.vae",
     # training
     "DiffusionTrainer": f"{_MODELS}.training.trainers.diffusion_trainer",
@@ -33,6 +35,8 @@ _EXPORTS = {
     "VAETrainingConfig": f"{_MODELS}.training.trainers.vae_trainer",
     "GANTrainer": f"{_MODELS}.training.trainers.gan_trainer",
     "GANTrainingConfig": f"{_MODELS}.training.trainers.gan_trainer",
+    "FlowTrainer": f"{_MODELS}.training.trainers.flow_trainer",
+    "FlowTrainingConfig": f"{_MODELS}.training.trainers.flow_trainer",
     "TrainState": f"{_MODELS}.training.state",
     "Trainer": f"{_MODELS}.training.protocol",
     "fit": f"{_MODELS}.training.fit",

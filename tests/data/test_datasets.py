@@ -79,3 +79,57 @@ def test_download_offline_fails_fast_without_calling_tfds_download(
 def test_fashion_mnist_offline_says_there_is_no_offline_copy(tmp_path: Path) -> None:
     with pytest.raises(DatasetNotPreparedError, match="Fashion-MNIST has no offline copy"):
         load_image_dataset("fashion_mnist", data_dir=tmp_path)
+
+
+def test_incomplete_version_folder_is_explained_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version folder without TFDS's metadata (an interrupted download) gets one clear error.
+
+    TFDS would log "Variant folder ... has no dataset_info.json" and, asked to download,
+    "reuse" the broken folder; artifex checks first, says what to delete and downloads nothing.
+    """
+    import logging
+
+    import tensorflow_datasets as tfds
+
+    from artifex.data import IncompleteDatasetError
+
+    def forbidden(self, *args, **kwargs):
+        raise AssertionError("an incomplete folder must not be handed to TFDS")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", forbidden)
+    version_dir = tmp_path / "mnist" / "uint8" / "1.0.0"
+    version_dir.mkdir(parents=True)
+    caplog.set_level(logging.WARNING, logger="absl")
+    with pytest.raises(IncompleteDatasetError) as caught:
+        load_image_dataset("mnist", data_dir=tmp_path, download=True)
+    assert caught.value.directory == version_dir
+    message = str(caught.value)
+    assert f"{version_dir} is incomplete (no dataset_info.json)" in message
+    assert "Delete that folder and run again" in message
+    assert isinstance(caught.value, DatasetNotPreparedError)
+    assert not [r for r in caplog.records if r.name == "absl"], caplog.text
+
+
+def test_download_failing_midway_is_a_connection_error_with_no_tfds_banner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hosts reachable, download broken (a proxy, a dropped link): a DatasetNotPreparedError.
+
+    TFDS's stdout banner ("Downloading and preparing dataset Unknown size ...") is not shown.
+    """
+    import requests
+    import tensorflow_datasets as tfds
+
+    import artifex.data.download as download
+
+    def broken(self, *args, **kwargs):
+        print("Downloading and preparing dataset Unknown size (download: Unknown size, ...)")
+        raise requests.exceptions.ConnectionError("[test] connection reset by peer")
+
+    monkeypatch.setattr(download, "unreachable_hosts", lambda hosts, timeout: [])
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", broken)
+    with pytest.raises(DatasetNotPreparedError, match="download of mnist failed: .*reset by peer"):
+        load_image_dataset("mnist", data_dir=tmp_path, download=True)
+    assert "Downloading and preparing" not in capsys.readouterr().out

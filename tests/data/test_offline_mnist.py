@@ -134,3 +134,18 @@ def test_the_default_announcement_is_one_artifex_log_line(
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("[artifex] MNIST not found in")
+
+
+def test_fallback_after_an_incomplete_download_names_the_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "mnist" / "uint8" / "1.0.0"  # left by an interrupted download
+    broken.mkdir(parents=True)
+    lines: list[str] = []
+    data = load_mnist_or_offline("test", data_dir=tmp_path, announce=lines.append)
+    assert data.offline_subset and len(data) == 1000
+    assert len(lines) == 1
+    assert lines[0].startswith(f"MNIST not found in {tmp_path} and {broken} is incomplete")
+    assert "delete it to download MNIST again" in lines[0]
+    captured = capsys.readouterr()
+    assert "Variant folder" not in captured.err and captured.out == ""

@@ -21,6 +21,7 @@ _EXPORTS = {
     "SUPPORTED_DATASETS": "datasets",
     "DatasetNotPreparedError": "datasets",
     "ImageDataset": "datasets",
+    "IncompleteDatasetError": "datasets",
     "default_data_dir": "datasets",
     "global_batch": "global_batch",
     "load_image_dataset": "datasets",
@@ -36,6 +37,7 @@ __all__ = [
     "DatasetNotPreparedError",
     "ImageBatchIterator",
     "ImageDataset",
+    "IncompleteDatasetError",
     "default_data_dir",
     "global_batch",
     "load_image_dataset",
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
         SUPPORTED_DATASETS,
         DatasetNotPreparedError,
         ImageDataset,
+        IncompleteDatasetError,
         default_data_dir,
         load_image_dataset,
     )

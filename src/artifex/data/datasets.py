@@ -26,6 +26,22 @@ class DatasetNotPreparedError(FileNotFoundError):
     """The dataset's files are not in the data directory and were not downloaded."""
 
 
+class IncompleteDatasetError(DatasetNotPreparedError):
+    """The dataset's version folder exists but lacks TFDS's metadata files.
+
+    Left behind by an interrupted download or preparation. TFDS would "reuse" such a folder
+    instead of downloading again, so nothing is attempted: delete ``directory`` and retry.
+    """
+
+    def __init__(self, message: str, directory: Path):
+        super().__init__(message)
+        self.directory = directory
+
+
+#: The metadata files TFDS needs in a prepared dataset's version folder.
+PREPARED_METADATA = ("dataset_info.json", "features.json")
+
+
 @dataclass(frozen=True, eq=False)
 class ImageDataset:
     """One split in memory: uint8 NHWC ``images`` and int32 ``labels``."""
@@ -123,10 +139,21 @@ def prepared_builder(
     cls = builder_class(name)
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     builder = cls(data_dir=os.fspath(root), config=config)
-    # is_prepared() logs an absl warning for a missing version folder: check that first.
-    if Path(builder.data_dir).is_dir() and builder.is_prepared():
-        return builder
-    message = not_prepared_message(name, root, os.fspath(builder.data_dir))
+    version_dir = Path(builder.data_dir)
+    message = not_prepared_message(name, root, os.fspath(version_dir))
+    # TFDS's is_prepared() logs an absl warning ("Variant folder ... has no dataset_info.json")
+    # for a missing version folder or metadata file: check for them first, and say it here.
+    if version_dir.is_dir():
+        missing = [file for file in PREPARED_METADATA if not (version_dir / file).is_file()]
+        if not missing and builder.is_prepared():
+            return builder
+        if missing:
+            raise IncompleteDatasetError(
+                f"TFDS dataset {name!r} in {version_dir} is incomplete (no {missing[0]}), "
+                "probably from an interrupted download or preparation; nothing was "
+                f"downloaded. Delete that folder and run again.\n{message}",
+                version_dir,
+            )
     if not download:
         raise DatasetNotPreparedError(message)
     try:

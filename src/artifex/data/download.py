@@ -10,10 +10,14 @@ runs under a socket timeout so a connection that dies midway cannot hang either.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
+
+logger = logging.getLogger("artifex")
 
 
 class _UrlsRecorded(Exception):
@@ -91,11 +95,26 @@ def socket_timeout(seconds: float) -> Iterator[None]:
 def download_and_prepare(builder: Any, timeout: float = 10.0) -> None:
     """``builder.download_and_prepare()``, failing within about ``timeout`` s when offline.
 
+    TFDS's own announcement ("Downloading and preparing dataset Unknown size ...", printed to
+    stdout: the TensorFlow-free builders record no sizes) is replaced by one ``artifex`` log
+    line naming the dataset, the hosts and the folder; TFDS's progress bars still show.
+
     Raises:
-        ConnectionError: a download host is unreachable; nothing was downloaded.
+        ConnectionError: a download host is unreachable, or the download failed midway
+            (a network error of any kind); nothing usable was written.
     """
-    failures = unreachable_hosts(download_hosts(builder), timeout)
+    hosts = download_hosts(builder)
+    failures = unreachable_hosts(hosts, timeout)
     if failures:
         raise ConnectionError("cannot reach " + ", ".join(failures))
-    with socket_timeout(timeout):
-        builder.download_and_prepare()
+    logger.info(
+        "downloading %s from %s into %s",
+        builder.name,
+        ", ".join(host for host, _ in hosts) or "its source",
+        builder.data_dir,
+    )
+    try:
+        with socket_timeout(timeout), contextlib.redirect_stdout(io.StringIO()):
+            builder.download_and_prepare()
+    except OSError as error:  # requests' and urllib's errors included: they are OSErrors
+        raise ConnectionError(f"download of {builder.name} failed: {error}") from error

@@ -24,6 +24,7 @@ import numpy as np
 from artifex.data.datasets import (
     DatasetNotPreparedError,
     ImageDataset,
+    IncompleteDatasetError,
     default_data_dir,
     import_tfds,
     load_image_dataset,
@@ -115,8 +116,10 @@ def load_mnist_or_offline(
         return load_image_dataset(
             "mnist", split, data_dir=root, download=download, download_timeout=download_timeout
         )
-    except DatasetNotPreparedError:
+    except DatasetNotPreparedError as error:
         why = "could not be downloaded" if download else "downloading is off"
+        if isinstance(error, IncompleteDatasetError):
+            why = f"{error.directory} is incomplete (delete it to download MNIST again)"
         prepare_offline_mnist(root)
         dataset = load_image_dataset("mnist", split, data_dir=root, config=OFFLINE_CONFIG)
         announce(f"MNIST not found in {root} and {why}: using {subset}. " + full_mnist)

@@ -29,7 +29,8 @@
 # stored with it, or is the architecture below when none is), or the script trains one on
 # MNIST for `--train-steps` steps first. `--smoke` runs
 # a tiny model in seconds. Outputs go to `outputs/ddim_comparison_mnist/`, including
-# `analysis_report.md`. In a notebook, pass flags through `ARTIFEX_ARGS`.
+# `analysis_report.md`; a notebook shows the figures and the report below the cells, a script
+# prints the figures' paths and the report. In a notebook, pass flags through `ARTIFEX_ARGS`.
 
 # %%
 import argparse
@@ -37,6 +38,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import time
@@ -66,6 +68,7 @@ from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
 )
+from artifex.runtime import select_platform
 from artifex.visualization import plot_training_curve
 
 parser = argparse.ArgumentParser(description="Compare DDPM and DDIM sampling: time and FID.")
@@ -102,7 +105,23 @@ argv = shlex.split(os.environ.get("ARTIFEX_ARGS", "")) if in_notebook else None 
 args = parser.parse_args(argv)
 output_dir = args.output_dir.resolve()
 output_dir.mkdir(parents=True, exist_ok=True)
+# Before JAX picks a backend: the CPU, without CUDA errors, when JAX's CUDA plugin is
+# installed on a machine with no NVIDIA GPU (None, or the reason).
+PLATFORM_NOTE = select_platform()
+if PLATFORM_NOTE:
+    print(PLATFORM_NOTE)
 print(f"JAX {jax.__version__} on {jax.default_backend()}; outputs in {output_dir}")
+
+
+def show_figure(path: Path) -> None:
+    """A saved figure: shown inline in a notebook, its path printed by a script."""
+    if in_notebook:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+    else:
+        print(f"figure: {path}")
+
 
 # %% [markdown]
 # ## The model
@@ -188,11 +207,13 @@ else:
     model = state.sample_model()
     model_source = f"trained here: {train_steps} steps, batch {batch_size}, {train_seconds:.0f} s"
     trained_steps = train_steps
-    plot_training_curve(
-        result.losses,
-        output_dir / "training_curve.png",
-        learning_rates=lr(np.arange(train_steps)),
-        window=50,
+    show_figure(
+        plot_training_curve(
+            result.losses,
+            output_dir / "training_curve.png",
+            learning_rates=lr(np.arange(train_steps)),
+            window=50,
+        )
     )
 params = sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 print(f"model: UNet {hidden_dims}, {params / 1e6:.2f}M parameters; {model_source}")
@@ -259,4 +280,11 @@ report = write_report(results, output_dir / "analysis_report.md", context=contex
         indent=2,
     )
 )
-print(report.read_text())
+if in_notebook:  # rendered; the figure is shown above it (its link is relative to the report)
+    from IPython.display import Markdown, display
+
+    show_figure(figure)
+    display(Markdown(re.sub(r"^!\[[^\]]*\]\([^)]*\)$", "", report.read_text(), flags=re.M)))
+else:
+    print(f"figure: {figure}\nreport: {report}\n")
+    print(report.read_text())

@@ -30,8 +30,9 @@
 # tutorial's `outputs/diffusion_mnist/ema_model`; the model is rebuilt from the configuration
 # stored with it, or is the architecture below when none is), or the script trains one for
 # `--train-steps` steps. `--smoke` runs a tiny model in
-# seconds. Figures go to `outputs/diffusion_analysis/`. In a notebook, pass flags through the
-# `ARTIFEX_ARGS` environment variable.
+# seconds. Figures go to `outputs/diffusion_analysis/`; a notebook also shows each one below
+# its cell, a script prints its path. In a notebook, pass flags through the `ARTIFEX_ARGS`
+# environment variable.
 
 # %%
 import argparse
@@ -70,6 +71,7 @@ from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
 )
+from artifex.runtime import select_platform
 from artifex.visualization import plot_training_curve
 
 parser = argparse.ArgumentParser(
@@ -94,7 +96,23 @@ argv = shlex.split(os.environ.get("ARTIFEX_ARGS", "")) if in_notebook else None 
 args = parser.parse_args(argv)
 output_dir = args.output_dir.resolve()
 output_dir.mkdir(parents=True, exist_ok=True)
+# Before JAX picks a backend: the CPU, without CUDA errors, when JAX's CUDA plugin is
+# installed on a machine with no NVIDIA GPU (None, or the reason).
+PLATFORM_NOTE = select_platform()
+if PLATFORM_NOTE:
+    print(PLATFORM_NOTE)
 print(f"JAX {jax.__version__} on {jax.default_backend()}; outputs in {output_dir}")
+
+
+def show_figure(path: Path) -> None:
+    """A saved figure: shown inline in a notebook, its path printed by a script."""
+    if in_notebook:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+    else:
+        print(f"figure: {path}")
+
 
 # %% [markdown]
 # ## 1. Noise schedules
@@ -106,7 +124,7 @@ print(f"JAX {jax.__version__} on {jax.default_backend()}; outputs in {output_dir
 # magnitude (cosine's last beta is clipped at 0.999), hence the log axis.
 
 # %%
-plot_beta_schedules(output_dir / "schedules.png")
+show_figure(plot_beta_schedules(output_dir / "schedules.png"))
 
 # %% [markdown]
 # ## 2. The forward process on real digits
@@ -125,7 +143,9 @@ digits = np.asarray(next(batches)["image"])[:4]
 forward_key = jax.random.key(args.seed)
 for kind in ("linear", "cosine"):
     schedule = create_noise_schedule(NoiseScheduleConfig(schedule_type=kind, num_timesteps=1000))
-    save_forward_process(digits, schedule, output_dir / f"forward_{kind}.png", key=forward_key)
+    show_figure(
+        save_forward_process(digits, schedule, output_dir / f"forward_{kind}.png", key=forward_key)
+    )
 
 # %% [markdown]
 # ## 3. A trained model
@@ -191,12 +211,13 @@ else:
     )
     result = fit(trainer, state, batches, fit_config, learning_rate=lr)
     print(f"trained {train_steps} steps in {time.perf_counter() - start:.0f} s")
-    plot_training_curve(
+    curve = plot_training_curve(
         result.losses,
         output_dir / "training_curve.png",
         learning_rates=lr(np.arange(train_steps)),
         window=50,
     )
+    show_figure(curve)
     model = state.sample_model()
 
 # %% [markdown]
@@ -215,7 +236,7 @@ curves = {
     name: noise_prediction_mse(m, eval_images, timesteps, key=keys[3])
     for name, m in (("untrained", untrained), ("trained (EMA)", model))
 }
-plot_noise_prediction_mse(timesteps, curves, output_dir / "mse_vs_timestep.png")
+show_figure(plot_noise_prediction_mse(timesteps, curves, output_dir / "mse_vs_timestep.png"))
 for t, a, b in zip(timesteps, *curves.values(), strict=True):
     print(f"  t={int(t):4d}: untrained {a:.3f}, trained {b:.3f}")
 
@@ -237,4 +258,4 @@ figure, strips = interpolation_study(
     ddim_steps=4 if args.smoke else 50,
     pairs=1 if args.smoke else 2,
 )
-print(f"wrote {figure}")
+show_figure(figure)

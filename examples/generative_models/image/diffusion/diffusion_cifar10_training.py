@@ -60,6 +60,7 @@ from artifex.generative_models.training.trainers.diffusion_trainer import (
     DiffusionTrainer,
     DiffusionTrainingConfig,
 )
+from artifex.runtime import select_platform
 
 
 def running_in_notebook() -> bool:
@@ -70,6 +71,11 @@ def running_in_notebook() -> bool:
 
 
 IN_NOTEBOOK = running_in_notebook()
+# Before JAX picks a backend: the CPU, without CUDA errors, when JAX's CUDA plugin is
+# installed on a machine with no NVIDIA GPU (None, or the reason).
+PLATFORM_NOTE = select_platform()
+if PLATFORM_NOTE:
+    print(PLATFORM_NOTE)
 BACKEND = jax.default_backend()
 print(f"JAX {jax.__version__}, backend: {BACKEND}, devices: {jax.devices()}")
 

@@ -503,7 +503,8 @@ class TrainingCheckpointer:
                 f"earlier step (complete ones: {self.all_steps()})"
             ) from error
         leaves = packing.unpack(items, stored, live)
-        changed = packing.first_mismatch(stored, meta["checksums"], leaves)
+        sums = meta.get("checksums")  # absent from checkpoints of artifex before 0.2
+        changed = None if sums is None else packing.first_mismatch(stored, sums, leaves)
         if changed is not None:
             raise CorruptCheckpointError(
                 f"checkpoint {step} in {self.directory} is corrupt: {changed} does not match "

@@ -10,5 +10,15 @@ from artifex.generative_models.core.configuration.diffusion_config import (
     DDPMConfig,
     NoiseScheduleConfig,
 )
+from artifex.generative_models.core.configuration.flow_config import FlowConfig
+from artifex.generative_models.core.configuration.gan_config import GANConfig
+from artifex.generative_models.core.configuration.vae_config import VAEConfig
 
-__all__ = ["DDPMConfig", "NoiseScheduleConfig", "UNetBackboneConfig"]
+__all__ = [
+    "DDPMConfig",
+    "FlowConfig",
+    "GANConfig",
+    "NoiseScheduleConfig",
+    "UNetBackboneConfig",
+    "VAEConfig",
+]

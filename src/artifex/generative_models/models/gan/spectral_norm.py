@@ -72,9 +72,11 @@ def spectral_normalize(kernel: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.
 class SpectralNormConv(nnx.Module):
     """A 2-D convolution (NHWC, HWIO kernel) whose kernel is spectrally normalised.
 
+    The first five arguments are those of ``nnx.Conv``: ``in_features``, ``out_features``,
+    ``kernel_size``, ``strides`` and ``padding`` (``"SAME"``, ``"VALID"`` or one
+    ``(low, high)`` pair per spatial axis).
+
     Args:
-      in_features, out_features, kernel_size, strides, padding: as for ``nnx.Conv``
-        (``padding`` is ``"SAME"``, ``"VALID"`` or one ``(low, high)`` pair per spatial axis).
       power_iterations: rounds of :func:`power_iteration` per :meth:`power_iteration` call.
       rngs: the ``params`` stream draws the kernel (LeCun normal) and the initial ``u``.
     """
