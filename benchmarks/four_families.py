@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
             "grid": str(grid_path.relative_to(ROOT)) if grid_path.is_relative_to(ROOT) else None,
         }
         print(f"{family}: {quality} | {per_second:.0f} samples/s | {params} parameters")
-        write(args, meta, rows)
+        write(args, meta, rows)  # after each family: a long run keeps what it measured
+    write(args, meta, rows)
 
 
 def write(args: argparse.Namespace, meta: dict[str, Any], rows: dict[str, Any]) -> None:
@@ -154,7 +155,7 @@ def write(args: argparse.Namespace, meta: dict[str, Any], rows: dict[str, Any]) 
             f"| {row['label']} | {q['fid']:.1f} | {q['kid']:.2f} ± {q['kid_se']:.2f} | "
             f"{q['inception_score']:.2f} | {likelihood} | {row['sampling_parameters']:,} | "
             f"{row['train_seconds'] / 60:.1f} min ({row['steps']} steps) | "
-            f"{row['samples_per_second']:,.0f} |"
+            f"{row['samples_per_second']:,.{1 if row['samples_per_second'] < 100 else 0}f} |"
         )
     args.table.parent.mkdir(parents=True, exist_ok=True)
     args.table.write_text("\n".join(lines) + "\n")

@@ -58,3 +58,35 @@ def smoke_env(offline_mnist_dir, tmp_path_factory) -> dict[str, str]:
         # Halves XLA's compile time on the CPU; the smoke runs execute only a few steps.
         "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"),
     }
+
+
+def execute_notebook(
+    notebook_path: Path, argv: list[str], env: dict[str, str], cwd: Path
+) -> tuple[str, int]:
+    """Run a paired notebook in a Jupyter kernel with flags ``argv`` (via ``ARTIFEX_ARGS``):
+    its stdout text, and how many figures it showed inline."""
+    import shlex
+
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this environment
+        for name, value in {**env, "ARTIFEX_ARGS": shlex.join(argv)}.items():
+            patch.setenv(name, value)
+        nbclient.NotebookClient(
+            notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+        ).execute()
+    text, images = [], 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("name") == "stdout":
+                text.append(output.get("text", ""))
+            images += "image/png" in output.get("data", {})
+    return "".join(text), images
+
+
+@pytest.fixture
+def run_notebook() -> Callable[..., tuple[str, int]]:
+    """``run_notebook(path, argv, env, cwd) -> (stdout, inline figures)``: see above."""
+    return execute_notebook

@@ -7,8 +7,6 @@ their code; both smoke runs share one persistent compilation cache.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -43,22 +41,17 @@ def test_notebook_matches_script(name):
     )
 
 
-def smoke(script: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, str(script), "--smoke", "--output-dir", str(out), *flags],
-        env=env,
-        cwd=out.parent,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+def smoke(run_notebook, script: Path, out: Path, env: dict[str, str], *flags: str) -> int:
+    """Run the paired notebook (cell for cell the script) in smoke mode from its own folder,
+    as Jupyter does; returns how many figures it showed inline."""
+    argv = ["--smoke", "--output-dir", str(out), *flags]
+    _, images = run_notebook(script.with_suffix(".ipynb"), argv, env, script.parent)
+    return images
 
 
-def test_analysis_smoke_run(smoke_env, tmp_path):
+def test_analysis_smoke_run(smoke_env, run_notebook, tmp_path):
     out = tmp_path / "diffusion_analysis"
-    smoke(SCRIPTS["analysis"], out, smoke_env)
+    assert smoke(run_notebook, SCRIPTS["analysis"], out, smoke_env) >= 6  # figures inline
     expected = {
         "schedules.png",
         "forward_linear.png",
@@ -93,11 +86,12 @@ def tiny_export(directory: Path) -> None:
     export_best_model(directory, model, step=3, metadata={"config": config.to_dict()})
 
 
-def test_comparison_smoke_run_from_an_export(smoke_env, tmp_path):
+def test_comparison_smoke_run_from_an_export(smoke_env, run_notebook, tmp_path):
     """The comparison rebuilds the model from the configuration stored with an export."""
     out = tmp_path / "ddim_comparison_mnist"
     tiny_export(tmp_path / "ema_model")
-    smoke(SCRIPTS["comparison"], out, smoke_env, "--checkpoint", str(tmp_path / "ema_model"))
+    checkpoint = ("--checkpoint", str(tmp_path / "ema_model"))
+    assert smoke(run_notebook, SCRIPTS["comparison"], out, smoke_env, *checkpoint) >= 1
     report = (out / "analysis_report.md").read_text()
     assert "v_prediction prediction" in report and "(step 3)" in report
     assert "| DDIM 2 η=0 | 2 |" in report and "| DDPM 2 | 2 |" in report

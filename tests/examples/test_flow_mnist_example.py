@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
@@ -89,18 +88,14 @@ def test_full_preset_and_flags_resolve():
     assert config["max_steps"] == "None"
 
 
-def test_script_smoke_run(smoke_env, tmp_path):
+def test_notebook_smoke_run(smoke_env, run_notebook, tmp_path):
+    """The notebook (cell for cell the script, see above) runs in a kernel, figures inline."""
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(out)],
-        cwd=tmp_path,
-        env=smoke_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    stdout, images = run_notebook(
+        NOTEBOOK, ["--smoke", "--output-dir", str(out)], smoke_env, tmp_path
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    first = result.stdout.splitlines()[0]
+    assert images >= 2, f"{images} figures shown inline"
+    first = stdout.splitlines()[0]
     assert first == "artifex Glow flow on MNIST: backend cpu, preset smoke (expect ~1 min)"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == SMOKE_STEPS and summary["config"]["preset"] == "smoke"

@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
@@ -86,20 +85,16 @@ def test_presets_resolve():
     assert smoke["r1_gamma"] == "1.0"
 
 
-def test_script_smoke_run(smoke_env, tmp_path):
+def test_notebook_smoke_run(smoke_env, run_notebook, tmp_path):
+    """The notebook (cell for cell the script, see above) runs in a kernel, figures inline."""
     output_dir = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(output_dir)],
-        cwd=tmp_path,
-        env=smoke_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    stdout, images = run_notebook(
+        NOTEBOOK, ["--smoke", "--output-dir", str(output_dir)], smoke_env, tmp_path
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    first = result.stdout.splitlines()[0]
+    assert images >= 3, f"{images} figures shown inline"
+    first = stdout.splitlines()[0]
     assert first == "artifex GAN on MNIST: backend cpu, preset smoke (expect ~30 s)"
-    assert "batch (16, 28, 28, 1)" in result.stdout
+    assert "batch (16, 28, 28, 1)" in stdout
 
     summary = json.loads((output_dir / "summary.json").read_text())
     assert summary["steps"] == SMOKE_STEPS and summary["config"]["preset"] == "smoke"
