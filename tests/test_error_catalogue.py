@@ -195,6 +195,12 @@ CASES: list[Case] = [
     ),
     ("n=4.0", lambda _: MODEL.sample(4.0), ValueError, ("n_samples_or_shape=4.0",)),
     (
+        "unknown timestep spacing",
+        lambda _: MODEL.sample(2, scheduler="dpm_solver++", spacing="uniform"),
+        ValueError,
+        ("spacing='uniform'", "'linspace', 'leading', 'trailing'"),
+    ),
+    (
         "NaN initial noise",
         lambda _: MODEL.sample(initial_noise=jnp.full((2, 8, 8, 1), jnp.nan), scheduler="ddim"),
         ValueError,

@@ -62,7 +62,7 @@ class FitConfig:
       sample_every_epochs: write a sample grid and a forward-noising grid every this many
         epochs (from the EMA weights when there are any), and refresh the training curve.
       num_samples: images in each periodic sample grid.
-      sampler: ``ddim`` or ``ddpm`` for the sample grids of a diffusion trainer (other
+      sampler: the scheduler of a diffusion trainer's sample grids (any of ``SCHEDULERS``) (other
         families sample as their ``generate`` does by default).
       sampling_steps: denoising steps of a diffusion trainer's sample grids.
       final_samples: after training, write a 4x4 sample grid and the training curve.

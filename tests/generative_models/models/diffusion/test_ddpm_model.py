@@ -67,7 +67,7 @@ def test_ddim_eta_changes_samples(tiny_model):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"scheduler": "euler"}, "scheduler='euler'"),
+        ({"scheduler": "lms"}, "scheduler='lms' is not supported; choose one of"),
         ({"scheduler": "ddpm", "eta": 0.5}, "eta=0.5 only applies"),
         ({"scheduler": "ddim", "eta": -1.0}, "eta=-1.0 must be a finite number >= 0"),
         ({"scheduler": "ddim", "steps": 51}, r"steps=51 must be an integer in \[1, 50\]"),
@@ -112,3 +112,55 @@ def test_initial_noise_reproduces_the_key_draw_and_ddim_is_deterministic(tiny_mo
 def test_initial_noise_shape_is_validated(tiny_model, shape, n, match):
     with pytest.raises(ValueError, match=match):
         tiny_model.sample(n, scheduler="ddim", steps=2, initial_noise=jnp.zeros(shape))
+
+
+@pytest.mark.parametrize("scheduler", ["euler", "heun", "dpm_solver++"])
+def test_ode_schedulers_sample_from_the_starting_noise_alone(tiny_model, scheduler):
+    key = jax.random.key(4)
+    x_T = jax.random.normal(jax.random.split(key)[0], (3, 8, 8, 1))  # the draw sample() makes
+    a = tiny_model.sample(3, scheduler=scheduler, steps=4, key=key)
+    assert a.shape == (3, 8, 8, 1) and a.dtype == jnp.float32
+    assert bool(jnp.isfinite(a).all()) and float(jnp.abs(a).max()) <= 1.0  # clip_denoised
+    b = tiny_model.sample(scheduler=scheduler, steps=4, key=jax.random.key(9), initial_noise=x_T)
+    np.testing.assert_allclose(a, b, atol=1e-6)  # deterministic: another key, same images
+    c = tiny_model.sample(scheduler=scheduler, steps=4, key=key, initial_noise=-x_T)
+    assert not np.allclose(a, c)
+
+
+def test_euler_samples_are_ddim_eta0_samples(tiny_model):
+    kwargs = dict(steps=6, key=jax.random.key(0))
+    np.testing.assert_allclose(
+        tiny_model.sample(2, scheduler="euler", **kwargs),
+        tiny_model.sample(2, scheduler="ddim", **kwargs),
+        atol=1e-5,
+    )
+
+
+def test_spacing_moves_the_timesteps(tiny_model):
+    kwargs = dict(scheduler="dpm_solver++", steps=5, key=jax.random.key(0))
+    default = tiny_model.sample(2, **kwargs)
+    np.testing.assert_array_equal(default, tiny_model.sample(2, spacing="linspace", **kwargs))
+    trailing = tiny_model.sample(2, spacing="trailing", **kwargs)
+    leading = tiny_model.sample(2, spacing="leading", **kwargs)
+    assert not np.allclose(default, trailing) and not np.allclose(default, leading)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"scheduler": "dpm_solver++", "eta": 0.0}, "eta=0.0 only applies to scheduler='ddim'"),
+        ({"scheduler": "heun", "eta": 1.0}, "eta=1.0 only applies to scheduler='ddim'"),
+        ({"scheduler": "euler", "steps": 0}, r"steps=0 must be an integer in \[1, 50\]"),
+        ({"scheduler": "heun", "steps": 2.0}, r"steps=2.0 must be an integer in \[1, 50\]"),
+        ({"scheduler": "dpm_solver++", "steps": 51}, r"steps=51 must be an integer in \[1, 50\]"),
+        (
+            {"scheduler": "heun", "spacing": "uniform"},
+            "spacing='uniform' is not supported; choose one of 'linspace', 'leading', 'trailing'",
+        ),
+        ({"scheduler": "ddpm", "spacing": None}, "spacing=None is not supported"),
+        ({"scheduler": "dpmpp_2m"}, "choose one of 'ddpm', 'ddim', 'euler', 'heun', 'dpm_solver"),
+    ],
+)
+def test_bad_arguments_of_the_new_schedulers(tiny_model, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_model.sample(2, **kwargs)

@@ -18,7 +18,8 @@ from artifex.generative_models.models.diffusion.samplers import SCHEDULERS
 from artifex.generative_models.models.diffusion.samplers.coefficients import sampling_timesteps
 from artifex.generative_models.models.diffusion.samplers.loop import run_sampler
 
-#: DDIM step count when ``sample(scheduler="ddim")`` is given none.
+#: Step count when ``sample`` is given none, for every scheduler but ``"ddpm"`` (which runs
+#: the full chain by default).
 DEFAULT_DDIM_STEPS = 50
 
 
@@ -60,6 +61,7 @@ class DDPMModel(nnx.Module):
         scheduler: str = "ddpm",
         steps: int | None = None,
         eta: float | None = None,
+        spacing: str = "linspace",
         key: jax.Array | None = None,
         rngs: nnx.Rngs | None = None,
         initial_noise: jax.Array | None = None,
@@ -67,15 +69,22 @@ class DDPMModel(nnx.Module):
         """Generate images by running the reverse process from pure noise.
 
         The whole chain is one compiled program, cached per (model structure, shape,
-        scheduler, steps): calling again with the same arguments does not recompile.
+        scheduler, steps, spacing): calling again with the same arguments does not recompile.
 
         Args:
           n_samples_or_shape: a number of images, or a full NHWC shape (default 16, or the
             shape of ``initial_noise``, which it must then match).
-          scheduler: ``"ddpm"`` (ancestral, stochastic) or ``"ddim"``.
+          scheduler: one of ``samplers.SCHEDULERS``: ``"ddpm"`` (ancestral, stochastic),
+            ``"ddim"``, and the deterministic ODE solvers ``"euler"`` (Karras et al.; the
+            same map as DDIM with ``eta=0``), ``"heun"`` (second order, ``2 * steps - 1``
+            network calls) and ``"dpm_solver++"`` (DPM-Solver++(2M), second order, one
+            call a step).
           steps: denoising steps; default ``num_timesteps`` for DDPM and
-            ``DEFAULT_DDIM_STEPS`` for DDIM. Fewer DDPM steps use the respaced chain.
+            ``DEFAULT_DDIM_STEPS`` for the others. Fewer DDPM steps use the respaced chain.
           eta: DDIM noise scale (0 = deterministic, 1 = DDPM variance); DDIM only, default 0.
+          spacing: where the ``steps`` timesteps lie: ``"linspace"`` (default; from
+            ``T-1`` to ``0``), ``"leading"`` or ``"trailing"`` (Lin et al. 2024; see
+            ``samplers.coefficients.sampling_timesteps``).
           key: PRNG key; else ``rngs.sample()``; else the model's own ``sample`` stream.
           initial_noise: the starting point ``x_T`` (NHWC) instead of a fresh draw, e.g. to
             decode interpolated latents. The key still drives DDPM's (and DDIM eta > 0)
@@ -86,7 +95,8 @@ class DDPMModel(nnx.Module):
         """
         shape = self._resolve_shape(n_samples_or_shape, initial_noise)
         if scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler={scheduler!r} is not supported; choose 'ddpm' or 'ddim'")
+            choices = ", ".join(repr(name) for name in SCHEDULERS)
+            raise ValueError(f"scheduler={scheduler!r} is not supported; choose one of {choices}")
         if eta is not None and scheduler != "ddim":
             raise ValueError(f"eta={eta!r} only applies to scheduler='ddim'")
         if eta is None:
@@ -108,7 +118,8 @@ class DDPMModel(nnx.Module):
                 if scheduler == "ddpm"
                 else min(DEFAULT_DDIM_STEPS, self.config.noise_schedule.num_timesteps)
             )
-        sampling_timesteps(self.config.noise_schedule.num_timesteps, steps)  # validates steps
+        # validates steps and spacing
+        sampling_timesteps(self.config.noise_schedule.num_timesteps, steps, spacing)
         if key is None:
             key = (rngs if rngs is not None else self.rngs).sample()
         key = inputs.as_key(key)
@@ -126,6 +137,7 @@ class DDPMModel(nnx.Module):
             shape=shape,
             scheduler=scheduler,
             steps=int(steps),
+            spacing=spacing,
         )
 
     def _resolve_shape(self, n_samples_or_shape, initial_noise) -> tuple[int, ...]:
@@ -164,8 +176,10 @@ class DDPMModel(nnx.Module):
         return shape
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "shape", "scheduler", "steps"))
-def _compiled_sample(graphdef, state, key, eta, initial_noise, *, shape, scheduler, steps):
+@functools.partial(jax.jit, static_argnames=("graphdef", "shape", "scheduler", "steps", "spacing"))
+def _compiled_sample(
+    graphdef, state, key, eta, initial_noise, *, shape, scheduler, steps, spacing="linspace"
+):
     """One program per static setting; ``initial_noise=None`` and an array compile apart."""
     model: DDPMModel = nnx.merge(graphdef, state)
     noise_key, loop_key = jax.random.split(key)
@@ -173,11 +187,20 @@ def _compiled_sample(graphdef, state, key, eta, initial_noise, *, shape, schedul
         x_start = jax.random.normal(noise_key, shape, jnp.float32)
     else:
         x_start = initial_noise
-    return reverse_process(model, x_start, loop_key, scheduler=scheduler, steps=steps, eta=eta)
+    return reverse_process(
+        model, x_start, loop_key, scheduler=scheduler, steps=steps, eta=eta, spacing=spacing
+    )
 
 
 def reverse_process(
-    model: DDPMModel, x_start: jax.Array, key: jax.Array, *, scheduler: str, steps: int, eta
+    model: DDPMModel,
+    x_start: jax.Array,
+    key: jax.Array,
+    *,
+    scheduler: str,
+    steps: int,
+    eta,
+    spacing: str = "linspace",
 ) -> jax.Array:
     """Denoise ``x_start`` with the model's sampler settings (traceable: callers jit it)."""
     return run_sampler(
@@ -190,4 +213,5 @@ def reverse_process(
         eta=eta,
         prediction_type=model.config.prediction_type,
         clip_denoised=model.config.clip_denoised,
+        spacing=spacing,
     )

@@ -52,7 +52,9 @@ def sample_sharded(
     shape = model._sample_shape(n_samples_or_shape)
     check_divisible("number of samples", shape[0], data_axis_size(mesh), "device count")
     if scheduler not in SCHEDULERS:
-        raise ValueError(f"scheduler={scheduler!r} is not supported; choose 'ddpm' or 'ddim'")
+        raise ValueError(
+            f"scheduler={scheduler!r} is not supported; choose one of {', '.join(SCHEDULERS)}"
+        )
     if eta is not None and scheduler != "ddim":
         raise ValueError(f"eta={eta!r} only applies to scheduler='ddim'")
     eta = 0.0 if eta is None else eta

@@ -68,3 +68,57 @@ def test_ddim_direction_coefficient_matches_float64_near_alpha_bar_one(eta):
     # x0 = 0 and no noise: the update is exactly the direction coefficient times eps.
     out = ddim_step(None, jnp.zeros(1), jnp.ones(1), coefficients, jnp.zeros(1), jnp.float32(eta))
     np.testing.assert_allclose(float(out[0]), expected, rtol=1e-5)
+
+
+def test_spacings_match_lin_et_al_table_2():
+    """T = 1000, S = 10 (Lin et al. 2024, Table 2, shifted to 0-based timesteps)."""
+    expected = {
+        "linspace": [999, 888, 777, 666, 555, 444, 333, 222, 111, 0],
+        "leading": [900, 800, 700, 600, 500, 400, 300, 200, 100, 0],
+        "trailing": [999, 899, 799, 699, 599, 499, 399, 299, 199, 99],
+    }
+    for spacing, ts in expected.items():
+        np.testing.assert_array_equal(sampling_timesteps(1000, 10, spacing), ts)
+
+
+def test_linspace_is_the_default_and_unchanged():
+    for steps in (1, 3, 10, 49, 50):
+        ts = sampling_timesteps(50, steps)
+        np.testing.assert_array_equal(ts, sampling_timesteps(50, steps, "linspace"))
+        old = [49] if steps == 1 else np.round(np.linspace(49, 0, steps)).astype(int)
+        np.testing.assert_array_equal(ts, old)
+
+
+@pytest.mark.parametrize("spacing", ["linspace", "leading", "trailing"])
+def test_every_spacing_gives_distinct_descending_timesteps(spacing):
+    for T in (1, 2, 3, 7, 10, 50, 64, 1000):
+        for steps in sorted({s for s in (1, 2, 3, T // 3, T // 2, T - 1, T) if 1 <= s <= T}):
+            ts = sampling_timesteps(T, steps, spacing)
+            assert len(ts) == steps and ts.dtype == np.int32
+            assert np.all(np.diff(ts) < 0) and ts[-1] >= 0 and ts[0] <= T - 1
+            if spacing == "leading":
+                assert ts[-1] == 0
+            else:
+                assert ts[0] == T - 1
+    # the full chain is every timestep, whatever the spacing
+    for spacing_ in ("linspace", "leading", "trailing"):
+        np.testing.assert_array_equal(sampling_timesteps(100, 100, spacing_), np.arange(99, -1, -1))
+
+
+@pytest.mark.parametrize("spacing", ["uniform", "Linspace", None, 1])
+def test_bad_spacing_names_the_argument_and_the_choices(spacing):
+    match = r"spacing=.* is not supported; choose one of 'linspace', 'leading', 'trailing'"
+    with pytest.raises(ValueError, match=match):
+        sampling_timesteps(100, 10, spacing)
+    sched = create_noise_schedule(NoiseScheduleConfig(schedule_type="linear", num_timesteps=100))
+    with pytest.raises(ValueError, match=match):
+        step_coefficients(sched, 10, spacing)
+
+
+def test_spacing_changes_only_the_timesteps():
+    sched = create_noise_schedule(NoiseScheduleConfig(schedule_type="cosine", num_timesteps=1000))
+    c = step_coefficients(sched, 10, "trailing")
+    np.testing.assert_array_equal(c.t, sampling_timesteps(1000, 10, "trailing"))
+    abar = np.asarray(sched.alphas_cumprod)[np.asarray(c.t)]
+    np.testing.assert_allclose(c.signal, np.sqrt(abar), rtol=1e-6)
+    assert float(c.alpha_bar_s[-1]) == 1.0  # the chain still ends at clean data
