@@ -270,6 +270,12 @@ CASES: list[Case] = [
         TypeError,
         ("object", "train_step"),
     ),
+    (
+        "a VAE given to the diffusion trainer",
+        lambda _: TRAINER.init_state(vae(), nnx.Optimizer(vae(), optax.sgd(0.0), wrt=nnx.Param)),
+        TypeError,
+        ("DiffusionTrainer trains a DDPMModel", "VAEModel", "VAETrainer"),
+    ),
     # VAE
     (
         "VAE: uint8 images",
@@ -364,4 +370,4 @@ def test_an_integer_seed_is_a_key():
 
 def test_catalogue_size():
     """The documentation quotes this count; it only grows."""
-    assert len(CASES) >= 43
+    assert len(CASES) >= 45

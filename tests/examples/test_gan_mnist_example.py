@@ -75,7 +75,7 @@ def test_presets_resolve():
     cpu = resolved_config("--preset", "cpu")
     assert cpu["max_steps"] == "3000" and cpu["batch_size"] == "64"
     assert cpu["generator_dims"] == "(64, 32)" and cpu["eval_samples"] == "1000"
-    assert "expect ~12-16 min on 2 cores" in cpu["first_line"]
+    assert "expect ~7 min on 2 idle cores" in cpu["first_line"]
     full = resolved_config("--preset", "full", "--loss", "hinge", "--spectral-norm")
     assert full["preset"] == "full" and full["generator_dims"] == "(256, 128)"
     assert full["loss"] == "hinge" and full["spectral_norm"] == "True"

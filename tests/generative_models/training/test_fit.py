@@ -216,8 +216,8 @@ def test_sample_grids_noising_grids_and_curves(
 def test_fit_config_validation():
     with pytest.raises(ValueError, match=r"FitConfig.patience=0 must be an integer >= 1"):
         FitConfig(patience=0)
-    with pytest.raises(ValueError, match=r"FitConfig.sampler='euler' is not supported"):
-        FitConfig(sampler="euler")
+    with pytest.raises(ValueError, match=r"FitConfig.sampler='lms' is not supported"):
+        FitConfig(sampler="lms")
     with pytest.raises(ValueError, match=r"FitConfig.min_delta=-1.0 must be a finite number in"):
         FitConfig(min_delta=-1.0)
     with pytest.raises(ValueError, match=r"FitConfig.checkpoint_every_steps=True"):

@@ -219,6 +219,11 @@ class DiffusionTrainer:
 
     def init_state(self, model: nnx.Module, optimizer: nnx.Optimizer) -> TrainState:
         """The training state: the model, its optimizer and an EMA copy of the model."""
+        if not hasattr(getattr(model, "config", None), "prediction_type"):
+            raise TypeError(
+                f"DiffusionTrainer trains a DDPMModel, got {type(model).__name__}; use its "
+                "family's trainer (VAETrainer, GANTrainer, FlowTrainer)"
+            )
         self.prediction_type_for(model)  # refuse a mismatched model before any compilation
         return TrainState({"model": model}, {"model": optimizer}, ema=("model",))
 
