@@ -100,14 +100,7 @@ class DDPMConfig:
             v.fail(owner, "backbone", self.backbone, "must be a UNetBackboneConfig")
         if not isinstance(self.noise_schedule, NoiseScheduleConfig):
             v.fail(owner, "noise_schedule", self.noise_schedule, "must be a NoiseScheduleConfig")
-        shape = v.as_int_tuple(owner, "input_shape", self.input_shape, minimum=1, allow_empty=False)
-        if len(shape) != 3:
-            v.fail(
-                owner,
-                "input_shape",
-                self.input_shape,
-                "must be (height, width, channels), e.g. (32, 32, 1)",
-            )
+        shape = v.image_shape(owner, "input_shape", self.input_shape, example="(32, 32, 1)")
         object.__setattr__(self, "input_shape", shape)
         v.check_choice(owner, "loss_type", self.loss_type, LOSS_TYPES)
         v.check_float(owner, "huber_delta", self.huber_delta, low=0.0, low_inclusive=False)

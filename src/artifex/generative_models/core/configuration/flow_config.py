@@ -78,16 +78,8 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        if not isinstance(self.name, str) or not self.name:
-            v.fail(owner, "name", self.name, "must be a non-empty string")
-        shape = v.as_int_tuple(owner, "input_shape", self.input_shape, minimum=1, allow_empty=False)
-        if len(shape) != 3:
-            v.fail(
-                owner,
-                "input_shape",
-                self.input_shape,
-                "must be (height, width, channels), e.g. (28, 28, 1)",
-            )
+        v.check_name(owner, self.name)
+        shape = v.image_shape(owner, "input_shape", self.input_shape)
         object.__setattr__(self, "input_shape", shape)
         v.check_int(owner, "num_scales", self.num_scales, minimum=1)
         v.check_int(owner, "steps_per_scale", self.steps_per_scale, minimum=1)

@@ -72,6 +72,20 @@ def as_int_tuple(owner: str, field: str, value: Any, *, minimum: int, allow_empt
     return items
 
 
+def check_name(owner: str, value: Any) -> None:
+    """``name`` must be a non-empty string (it labels logs, figures and checkpoints)."""
+    if not isinstance(value, str) or not value:
+        fail(owner, "name", value, "must be a non-empty string")
+
+
+def image_shape(owner: str, field: str, value: Any, *, example: str = "(28, 28, 1)") -> tuple:
+    """``(height, width, channels)`` of one image as a tuple of positive ints."""
+    shape = as_int_tuple(owner, field, value, minimum=1, allow_empty=False)
+    if len(shape) != 3:
+        fail(owner, field, value, f"must be (height, width, channels), e.g. {example}")
+    return shape
+
+
 def unknown_keys_message(owner: str, unknown: Sequence[str], valid: Sequence[str]) -> str:
     """``"<owner>.from_dict: unknown field 'lr' (did you mean 'learning_rate'?); valid: ..."``."""
     parts = []
