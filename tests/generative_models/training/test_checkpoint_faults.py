@@ -26,7 +26,7 @@ from artifex.generative_models.training.fit_config import FitConfig
 from artifex.generative_models.training.run_lock import DirectoryInUseError, RunLock
 
 CHILD = Path(__file__).with_name("save_loop_child.py")
-KILLS = 6
+KILLS = 4
 
 
 def restored_weight(directory: Path, step: int) -> float:
