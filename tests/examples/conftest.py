@@ -90,3 +90,56 @@ def execute_notebook(
 def run_notebook() -> Callable[..., tuple[str, int]]:
     """``run_notebook(path, argv, env, cwd) -> (stdout, inline figures)``: see above."""
     return execute_notebook
+
+
+def script_dry_run(script: Path, *argv: str) -> tuple[str, dict[str, str]]:
+    """The first printed line and the resolved ``  name: value`` configuration of an example
+    run with ``--dry-run`` (in-process)."""
+    stdout = io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(stdout),
+        pytest.raises(SystemExit) as exit_info,
+    ):
+        patch.setattr(sys, "argv", [str(script), "--dry-run", *argv])
+        runpy.run_path(str(script), run_name="__main__")
+    assert exit_info.value.code == 0
+    lines = stdout.getvalue().splitlines()
+    config = dict(
+        line.strip().split(": ", 1) for line in lines if line.startswith("  ") and ": " in line
+    )
+    return lines[0], config
+
+
+def check_paired_notebook(script: Path) -> None:
+    """The script's notebook has its cells, is paired with it and is stored without outputs."""
+    import json
+
+    import jupytext
+
+    def cells(path: Path) -> list[tuple[str, str]]:
+        return [(c.cell_type, c.source.strip()) for c in jupytext.read(path).cells]
+
+    notebook = script.with_suffix(".ipynb")
+    assert len(cells(script)) > 10
+    assert cells(notebook) == cells(script), (
+        f"run `jupytext --to ipynb --update {script.relative_to(ROOT)}` after editing the script"
+    )
+    raw = json.loads(notebook.read_text())
+    assert raw["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
+    assert raw["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in raw["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+@pytest.fixture
+def dry_run_script() -> Callable[..., tuple[str, dict[str, str]]]:
+    """``dry_run_script(script, *argv) -> (first line, config)``: see :func:`script_dry_run`."""
+    return script_dry_run
+
+
+@pytest.fixture
+def paired_notebook() -> Callable[[Path], None]:
+    """``paired_notebook(script)`` asserts the notebook pairing: see above."""
+    return check_paired_notebook

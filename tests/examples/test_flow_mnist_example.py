@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import runpy
-import sys
 from pathlib import Path
 
 import jax
@@ -19,42 +15,17 @@ NOTEBOOK = SCRIPT.with_suffix(".ipynb")
 SMOKE_STEPS = 3
 
 
-def cells(path: Path) -> list[tuple[str, str]]:
-    import jupytext
-
-    return [(cell.cell_type, cell.source.strip()) for cell in jupytext.read(path).cells]
-
-
-def test_notebook_has_the_scripts_cells_and_no_outputs():
-    assert len(cells(SCRIPT)) > 10
-    assert cells(NOTEBOOK) == cells(SCRIPT), (
-        f"run `jupytext --to ipynb --update {SCRIPT.relative_to(ROOT)}` after editing the script"
-    )
-    notebook = json.loads(NOTEBOOK.read_text())
-    assert notebook["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
-    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
-    for cell in notebook["cells"]:
-        if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None
+@pytest.fixture
+def dry_run(dry_run_script):
+    """``dry_run(*argv) -> (first line, config)`` of this example."""
+    return lambda *argv: dry_run_script(SCRIPT, *argv)
 
 
-def dry_run(*argv: str) -> tuple[str, dict[str, str]]:
-    """The first printed line and the resolved configuration of ``--dry-run`` (in-process)."""
-    stdout = io.StringIO()
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        contextlib.redirect_stdout(stdout),
-        pytest.raises(SystemExit) as exit_info,
-    ):
-        patch.setattr(sys, "argv", [str(SCRIPT), "--dry-run", *argv])
-        runpy.run_path(str(SCRIPT), run_name="__main__")
-    assert exit_info.value.code == 0
-    lines = stdout.getvalue().splitlines()
-    config = dict(line.strip().split(": ", 1) for line in lines if line.startswith("  "))
-    return lines[0], config
+def test_notebook_has_the_scripts_cells_and_no_outputs(paired_notebook):
+    paired_notebook(SCRIPT)
 
 
-def test_auto_preset_follows_the_backend_and_says_so_first():
+def test_auto_preset_follows_the_backend_and_says_so_first(dry_run):
     headline, config = dry_run()
     expected = "cpu" if jax.default_backend() == "cpu" else "full"
     assert config["preset"] == expected
@@ -69,7 +40,7 @@ def test_auto_preset_follows_the_backend_and_says_so_first():
         assert config["temperature"] == "1.0" and config["temperatures"] == "(0.5, 0.7, 1.0)"
 
 
-def test_full_preset_and_flags_resolve():
+def test_full_preset_and_flags_resolve(dry_run):
     _, config = dry_run("--preset", "full")
     assert config["epochs"] == "100" and config["max_steps"] == "None"
     assert config["steps_per_scale"] == "16" and config["hidden_channels"] == "256"

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import runpy
-import sys
 from pathlib import Path
 
 import jax
@@ -19,53 +15,23 @@ NOTEBOOK = SCRIPT.with_suffix(".ipynb")
 SMOKE_STEPS = 3
 
 
-def cells(path: Path) -> list[tuple[str, str]]:
-    """(cell type, source) of every cell, as jupytext reads the file."""
-    import jupytext
+@pytest.fixture
+def resolved_config(dry_run_script):
+    """The configuration this example prints for ``argv`` plus ``--dry-run``, and its first
+    line as ``first_line``."""
 
-    return [(cell.cell_type, cell.source.strip()) for cell in jupytext.read(path).cells]
+    def resolve(*argv: str) -> dict[str, str]:
+        first_line, config = dry_run_script(SCRIPT, *argv)
+        return {"first_line": first_line, **config}
 
-
-def resolved_config(*argv: str) -> dict[str, str]:
-    """The configuration the script prints for ``argv`` plus ``--dry-run`` (in-process)."""
-    stdout = io.StringIO()
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        contextlib.redirect_stdout(stdout),
-        pytest.raises(SystemExit) as exit_info,
-    ):
-        patch.setattr(sys, "argv", [str(SCRIPT), "--dry-run", *argv])
-        runpy.run_path(str(SCRIPT), run_name="__main__")
-    assert exit_info.value.code == 0
-    lines = stdout.getvalue().splitlines()
-    config = {"first_line": lines[0]}
-    for line in lines:
-        if line.startswith("  ") and ": " in line:
-            name, value = line.strip().split(": ", 1)
-            config[name] = value
-    return config
+    return resolve
 
 
-def test_notebook_has_the_scripts_cells():
-    script_cells, notebook_cells = cells(SCRIPT), cells(NOTEBOOK)
-    assert len(script_cells) > 10
-    for index, (expected, actual) in enumerate(zip(script_cells, notebook_cells, strict=False)):
-        assert actual == expected, (
-            f"cell {index} differs between {SCRIPT.name} and {NOTEBOOK.name}; run "
-            f"`jupytext --to ipynb --update {SCRIPT.relative_to(ROOT)}` after editing the script"
-        )
-    assert len(notebook_cells) == len(script_cells), "the two files have different cell counts"
+def test_notebook_has_the_scripts_cells_and_no_outputs(paired_notebook):
+    paired_notebook(SCRIPT)
 
 
-def test_notebook_is_paired_and_stored_without_outputs():
-    notebook = json.loads(NOTEBOOK.read_text())
-    assert notebook["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
-    for cell in notebook["cells"]:
-        if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None
-
-
-def test_presets_resolve():
+def test_presets_resolve(resolved_config):
     auto = resolved_config()
     expected = "cpu" if jax.default_backend() == "cpu" else "full"
     assert auto["preset"] == expected
