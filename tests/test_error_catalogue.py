@@ -31,7 +31,10 @@ from artifex.generative_models.core.noise_schedule import create_noise_schedule
 from artifex.generative_models.models.diffusion.ddpm import DDPMModel
 from artifex.generative_models.training.fit import fit
 from artifex.generative_models.training.fit_config import FitConfig
-from artifex.generative_models.training.trainers.diffusion_trainer import DiffusionTrainer
+from artifex.generative_models.training.trainers.diffusion_trainer import (
+    DiffusionTrainer,
+    DiffusionTrainingConfig,
+)
 from artifex.generative_models.training.trainers.gan_trainer import GANTrainingConfig
 
 BACKBONE = UNetBackboneConfig(
@@ -102,6 +105,19 @@ def flow_step(batch: Any) -> Any:
     trainer = FlowTrainer()
     state = trainer.init_state(model, nnx.Optimizer(model, optax.sgd(0.0), wrt=nnx.Param))
     return nnx.jit(trainer.train_step)(state, batch, jax.random.key(0))
+
+
+def conditional() -> DDPMModel:
+    return DDPMModel(
+        dataclasses.replace(CONFIG, backbone=dataclasses.replace(BACKBONE, num_classes=10)),
+        rngs=nnx.Rngs(0),
+    )
+
+
+def conditional_step(batch: Any) -> Any:
+    model = conditional()
+    optimizer = nnx.Optimizer(model, optax.sgd(0.0), wrt=nnx.Param)
+    return nnx.jit(TRAINER.train_step)(model, optimizer, batch, jax.random.key(0))
 
 
 def score(images: Any) -> Any:
@@ -341,6 +357,61 @@ CASES: list[Case] = [
         ValueError,
         ("temperature=-1.0",),
     ),
+    # class-conditional diffusion and guidance
+    (
+        "huge n",
+        lambda _: MODEL.sample(10**10, scheduler="ddim", steps=2),
+        MemoryError,
+        ("n=10,000,000,000", "GiB", "batches of at most"),
+    ),
+    (
+        "labels for an unconditional model",
+        lambda _: MODEL.sample(2, scheduler="ddim", steps=2, labels=3),
+        ValueError,
+        ("labels", "unconditional", "num_classes"),
+    ),
+    (
+        "guidance without labels",
+        lambda _: conditional().sample(2, scheduler="ddim", steps=2, guidance_scale=3.0),
+        ValueError,
+        ("guidance_scale=3.0", "labels="),
+    ),
+    (
+        "label 10 of 10 classes",
+        lambda _: conditional().sample(2, scheduler="ddim", steps=2, labels=jnp.array([1, 10])),
+        ValueError,
+        ("labels", "10", "num_classes=10"),
+    ),
+    (
+        "guidance scale as text",
+        lambda _: conditional().sample(2, scheduler="ddim", labels=1, guidance_scale="2"),
+        ValueError,
+        ("guidance_scale='2'",),
+    ),
+    (
+        "conditional batch without labels",
+        lambda _: conditional_step({"image": IMAGES}),
+        KeyError,
+        ("'label'", "class-conditional"),
+    ),
+    (
+        "float labels in the batch",
+        lambda _: conditional_step({"image": IMAGES, "label": jnp.array([0.0, 1.0])}),
+        TypeError,
+        ("batch['label']", "float32"),
+    ),
+    (
+        "num_classes=1",
+        lambda _: dataclasses.replace(BACKBONE, num_classes=1),
+        ValueError,
+        ("num_classes", "1", ">= 2"),
+    ),
+    (
+        "label_dropout=1.5",
+        lambda _: DiffusionTrainingConfig(label_dropout=1.5),
+        ValueError,
+        ("label_dropout", "1.5"),
+    ),
     # the quality metric
     (
         "images in [0, 1]",
@@ -370,4 +441,4 @@ def test_an_integer_seed_is_a_key():
 
 def test_catalogue_size():
     """The documentation quotes this count; it only grows."""
-    assert len(CASES) >= 45
+    assert len(CASES) >= 54

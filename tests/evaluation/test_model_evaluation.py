@@ -95,3 +95,62 @@ def test_evaluate_generator_scores_any_family(metric, test_digits):
     assert result.fid < 20  # real digits, however sliced: far below an untrained model's
     with pytest.raises(ValueError, match="num_samples=10 is too few"):
         evaluate_generator(generate, metric, 10, jax.random.key(3))
+
+
+def test_conditional_accuracy_is_the_share_classified_as_requested(metric, test_digits):
+    """Real digits scored against their own labels reach the classifier's accuracy; against
+    shifted labels almost none; both equal an independent argmax count."""
+    digits, labels = test_digits[0][:300], test_digits[1][:300]
+    true = metric.score(digits, labels=labels).conditional_accuracy
+    probs = metric.predict(digits)[1]
+    assert true == pytest.approx(np.mean(probs.argmax(axis=1) == labels))
+    assert true > 0.95
+    wrong = metric.score(digits, labels=(labels + 1) % 10).conditional_accuracy
+    assert wrong == pytest.approx(np.mean(probs.argmax(axis=1) == (labels + 1) % 10))
+    assert wrong < 0.05
+    assert metric.score(digits).conditional_accuracy is None
+    with pytest.raises(ValueError, match="labels must be 300 integer digits"):
+        metric.score(digits, labels=labels[:10])
+
+
+def test_a_conditional_generator_gets_each_batch_its_labels(metric, test_digits):
+    """``evaluate_generator(..., labels=...)`` hands every call its slice of the labels (the
+    last batch topped up), and the accuracy counts the requested labels."""
+    from artifex.evaluation import evaluate_generator
+
+    digits, true_labels = test_digits
+    by_class = [digits[true_labels == c] for c in range(10)]
+    seen = []
+
+    def generate(n, key, labels):
+        seen.append(np.asarray(labels))
+        return np.stack([by_class[c][i % len(by_class[c])] for i, c in enumerate(labels)])
+
+    requested = np.arange(150) % 10
+    result = evaluate_generator(
+        generate, metric, 150, jax.random.key(0), batch_size=100, labels=requested
+    )
+    assert [len(s) for s in seen] == [100, 100]
+    np.testing.assert_array_equal(np.concatenate(seen)[:150], requested)
+    assert result.conditional_accuracy > 0.95
+
+
+def test_evaluate_model_asks_a_conditional_model_for_every_digit(metric, test_digits):
+    digits, true_labels = test_digits
+
+    class ConditionalDigits(DigitModel):
+        num_classes = 10
+
+        def sample(self, n, *, key, labels, guidance_scale, **options):
+            self.calls.append({"n": n, "labels": np.asarray(labels), "w": guidance_scale})
+            return np.stack([self.digits[true_labels == c][0] for c in np.asarray(labels)])
+
+    model = ConditionalDigits(digits, 32)
+    result = evaluate_model(model, metric, 100, jax.random.key(0), guidance_scale=2.0)
+    np.testing.assert_array_equal(model.calls[0]["labels"], np.arange(100) % 10)
+    assert model.calls[0]["w"] == 2.0
+    firsts = np.stack([digits[true_labels == c][0] for c in range(10)])
+    correct = metric.predict(firsts)[1].argmax(axis=1) == np.arange(10)
+    assert result.conditional_accuracy == pytest.approx(correct.mean())  # 10 of each digit
+    with pytest.raises(ValueError, match="guidance_scale=2.0 needs a class-conditional model"):
+        evaluate_model(DigitModel(digits, 32), metric, 100, jax.random.key(0), guidance_scale=2.0)

@@ -30,9 +30,14 @@ def evaluate_model(
     scheduler: str = "ddim",
     steps: int | None = 50,
     eta: float | None = None,
+    guidance_scale: float = 0.0,
     batch_size: int = DEFAULT_SAMPLE_BATCH,
 ) -> QualityResult:
     """Sample ``num_samples`` digits from ``model`` and score them with ``metric``.
+
+    A class-conditional model (``model.num_classes`` set) is asked for every digit in turn
+    (labels ``0, 1, ..., 9, 0, 1, ...``), so the samples are balanced like the reference,
+    and the result carries the conditional accuracy.
 
     Sampling runs in equal batches of ``min(batch_size, num_samples)`` images, so the
     sampler compiles once; the surplus of the last batch is dropped. Batch ``i`` uses the
@@ -49,6 +54,7 @@ def evaluate_model(
       scheduler: the sampler, passed to ``model.sample`` (``"ddim"`` or ``"ddpm"``).
       steps: sampling steps, passed to ``model.sample``.
       eta: DDIM's noise scale, passed to ``model.sample`` (only for ``"ddim"``).
+      guidance_scale: classifier-free guidance weight of a class-conditional model.
       batch_size: images per sampling call (bounds memory).
 
     Raises:
@@ -64,12 +70,27 @@ def evaluate_model(
     options = {"scheduler": scheduler, "steps": steps}
     if eta is not None:
         options["eta"] = eta
+    num_classes = getattr(model, "num_classes", None)
+    if num_classes is None:
+        if guidance_scale:
+            raise ValueError(
+                f"guidance_scale={guidance_scale} needs a class-conditional model "
+                "(UNetBackboneConfig(num_classes=...)); this one is unconditional"
+            )
+        return evaluate_generator(
+            lambda n, k: model.sample(n, key=k, **options),
+            metric,
+            num_samples,
+            key,
+            batch_size=batch_size,
+        )
     return evaluate_generator(
-        lambda n, k: model.sample(n, key=k, **options),
+        lambda n, k, y: model.sample(n, key=k, labels=y, guidance_scale=guidance_scale, **options),
         metric,
         num_samples,
         key,
         batch_size=batch_size,
+        labels=np.arange(num_samples) % num_classes,
     )
 
 
@@ -80,19 +101,37 @@ def evaluate_generator(
     key: jax.Array,
     *,
     batch_size: int = DEFAULT_SAMPLE_BATCH,
+    labels: Any = None,
 ) -> QualityResult:
     """Score ``num_samples`` images of any generator: ``generate(n, key)`` returns ``n`` digits
     in [-1, 1] (NHWC, 28x28 or 32x32, one channel), e.g.
     ``lambda n, k: trainer.generate(state, n, k)`` for any family's trainer.
 
-    Batches, keys and clipping are as in :func:`evaluate_model`.
+    With ``labels`` (``(num_samples,)`` digits) the generator is conditional,
+    ``generate(n, key, labels)``, called with each batch's slice of them, and the result
+    carries the conditional accuracy. Batches, keys and clipping are as in
+    :func:`evaluate_model`.
     """
     _check_counts(metric, num_samples, batch_size)
     batch = min(batch_size, num_samples)
-    keys = jax.random.split(key, math.ceil(num_samples / batch))
-    images = [np.asarray(generate(batch, k)) for k in keys]
+    count = math.ceil(num_samples / batch)
+    keys = jax.random.split(key, count)
+    if labels is None:
+        images = [np.asarray(generate(batch, k)) for k in keys]
+    else:
+        labels = np.asarray(labels)
+        if labels.shape != (num_samples,):
+            raise ValueError(
+                f"labels has shape {labels.shape}; pass one label per sample, ({num_samples},)"
+            )
+        # The last batch is topped up with the first labels: every call has the same shape.
+        padded = np.resize(labels, count * batch).astype(np.int32)
+        images = [
+            np.asarray(generate(batch, k, padded[i * batch : (i + 1) * batch]))
+            for i, k in enumerate(keys)
+        ]
     samples = np.clip(np.concatenate(images)[:num_samples], -1.0, 1.0)
-    return metric.score(samples)
+    return metric.score(samples, labels=labels)
 
 
 def _check_counts(metric: MNISTQualityMetric, num_samples: Any, batch_size: Any) -> None:

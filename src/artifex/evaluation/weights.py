@@ -9,14 +9,12 @@ accuracy measured when the file was written) and ``format_version``.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from artifex import _packaged_weights as packaged
 from artifex.evaluation.classifier import FEATURE_DIM, MNISTClassifier, new_classifier
 
 FORMAT_VERSION = 1
@@ -38,16 +36,6 @@ class ReferenceStatistics:
     features: np.ndarray
 
 
-def _key(path: tuple) -> str:
-    return "state/" + "/".join(map(str, path))
-
-
-def _flat_state(model: MNISTClassifier) -> dict[str, np.ndarray]:
-    return {
-        _key(path): np.asarray(v.get_value()) for path, v in nnx.to_flat_state(nnx.state(model))
-    }
-
-
 def save_weights(
     path: str | Path,
     model: MNISTClassifier,
@@ -60,7 +48,7 @@ def save_weights(
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path,
-        **_flat_state(model),
+        **packaged.state_arrays(model),
         ref_mean=np.asarray(reference.mean, np.float64),
         ref_cov=np.asarray(reference.cov, np.float64),
         ref_features=np.asarray(reference.features, np.float16),
@@ -80,26 +68,16 @@ def load_weights(
         the message says how to regenerate it.
     """
     path = Path(path) if path is not None else DEFAULT_WEIGHTS_PATH
-    if not path.is_file():
-        raise WeightsError(f"classifier weights not found at {path}; {REGENERATE}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            data = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise WeightsError(
-            f"cannot read classifier weights {path} ({error}); {REGENERATE}"
-        ) from error
+        data = packaged.read_npz(path, "classifier weights", REGENERATE)
+    except (FileNotFoundError, RuntimeError) as error:
+        raise WeightsError(str(error)) from error
 
     model = new_classifier()
-    expected = _flat_state(model)
     problems = [
         k for k in ("ref_mean", "ref_cov", "ref_features", "format_version") if k not in data
     ]
-    problems += [
-        f"{k} (expected shape {v.shape}, found {data[k].shape if k in data else 'nothing'})"
-        for k, v in expected.items()
-        if k not in data or data[k].shape != v.shape
-    ]
+    problems += packaged.mismatched(model, data)
     if not problems and int(data["format_version"]) != FORMAT_VERSION:
         problems.append(f"format_version {int(data['format_version'])} != {FORMAT_VERSION}")
     if not problems and (
@@ -115,10 +93,7 @@ def load_weights(
             f"{REGENERATE}"
         )
 
-    flat = nnx.to_flat_state(nnx.state(model))
-    for path_, variable in flat:
-        variable.set_value(jnp.asarray(data[_key(path_)], jnp.float32))
-    nnx.update(model, nnx.from_flat_state(flat))
+    packaged.load_into(model, data)
     reference = ReferenceStatistics(
         mean=data["ref_mean"].astype(np.float64),
         cov=data["ref_cov"].astype(np.float64),

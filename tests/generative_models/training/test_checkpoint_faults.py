@@ -26,7 +26,8 @@ from artifex.generative_models.training.fit_config import FitConfig
 from artifex.generative_models.training.run_lock import DirectoryInUseError, RunLock
 
 CHILD = Path(__file__).with_name("save_loop_child.py")
-KILLS = 4
+#: Kills per run of the random-kill test; ARTIFEX_FAULT_KILLS=20 for a longer trial.
+KILLS = int(os.environ.get("ARTIFEX_FAULT_KILLS", "4"))
 
 
 def restored_weight(directory: Path, step: int) -> float:

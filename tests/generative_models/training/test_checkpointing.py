@@ -187,3 +187,19 @@ def test_load_model_refuses_types_outside_artifex(tmp_path, tiny_model) -> None:
 
     with pytest.raises(ValueError, match="is not an artifex class"):
         _resolve("os:system")
+
+
+def test_a_config_field_added_later_at_its_none_default_is_no_difference():
+    """Checkpoints written before ``UNetBackboneConfig.num_classes`` existed still restore
+    into unconditional models; a conditional one is a difference, named."""
+    from artifex.generative_models.training.checkpointing import first_difference
+
+    old = {"backbone": {"hidden_dims": [8, 16]}}
+    assert (
+        first_difference(old, {"backbone": {"hidden_dims": (8, 16), "num_classes": None}}) is None
+    )
+    assert first_difference(old, {"backbone": {"hidden_dims": [8, 16], "num_classes": 10}}) == (
+        "backbone.num_classes",
+        "(absent)",
+        10,
+    )

@@ -118,8 +118,60 @@ def as_key(key: Any, name: str = "key") -> jax.Array:
     )
 
 
+def non_negative_number(name: str, value: Any, meaning: str) -> float:
+    """``value`` as a float after checking it is a finite real number >= 0 (a 0-d array is
+    accepted; ``True`` and ``"0.5"`` are not)."""
+    if isinstance(value, np.ndarray | jax.Array) and value.shape == ():
+        value = float(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.floating)
+        or not np.isfinite(value)
+        or value < 0.0
+    ):
+        raise ValueError(f"{name}={value!r} must be a finite number >= 0 ({meaning})")
+    return float(value)
+
+
 def check_count(name: str, n: Any) -> int:
     """``n`` is a positive ``int`` (``4.0`` and ``True`` are refused, not truncated)."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"{name}={n!r} must be a positive integer, e.g. 16")
     return int(n)
+
+
+def check_labels(name: str, labels: Any, batch: int, num_classes: int, *, null: bool) -> None:
+    """``labels`` holds one integer class in ``[0, num_classes)`` per image; with ``null``
+    the null label ``num_classes`` (no class) is allowed too."""
+    top = num_classes + 1 if null else num_classes
+    if not hasattr(labels, "shape") or not hasattr(labels, "dtype"):
+        raise TypeError(
+            f"{name} must be an integer array of shape ({batch},), got {type(labels).__name__}; "
+            f"e.g. jnp.arange({batch}) % {num_classes}"
+        )
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"{name} has dtype {labels.dtype}; pass integer class labels in [0, {top})")
+    if tuple(labels.shape) != (batch,):
+        raise ValueError(
+            f"{name} has shape {tuple(labels.shape)}; pass one label per image, shape ({batch},)"
+        )
+    if is_concrete(labels) and batch:
+        values = np.asarray(labels)
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high >= top:
+            extra = f" ({num_classes} is the null label)" if null else ""
+            raise ValueError(
+                f"{name} holds labels from {low} to {high}; they must lie in [0, {top}){extra}, "
+                f"the model's UNetBackboneConfig.num_classes={num_classes}"
+            )
+
+
+def label_batch(batch: Mapping, size: int, num_classes: int) -> Any:
+    """``batch["label"]`` of a class-conditional model's batch, after checking it."""
+    if "label" not in batch:
+        raise KeyError(
+            f"batch has no 'label' entry (keys: {sorted(batch)}), but the model is "
+            f"class-conditional (num_classes={num_classes}); pass {{'image': ..., 'label': ...}}"
+        )
+    check_labels("batch['label']", batch["label"], size, num_classes, null=False)
+    return batch["label"]

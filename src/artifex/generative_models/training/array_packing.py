@@ -18,6 +18,7 @@ architecture fails naming the first differing array instead of deep inside orbax
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,22 +81,55 @@ def _checksum(x: jax.Array) -> jax.Array:
     return jnp.stack([jnp.sum(words, dtype=jnp.uint32), jnp.sum(words * weights, dtype=jnp.uint32)])
 
 
-@jax.jit
-def checksums(leaves: list[jax.Array]) -> jax.Array:
-    """``(len(leaves), 2)`` checksums, computed where the arrays are (no host copy)."""
-    return jnp.stack([_checksum(x) for x in leaves])
+def _segment_checksums(flat: jax.Array, sizes: Sequence[int]) -> jax.Array:
+    """:func:`_checksum` of each of the consecutive pieces of ``flat`` of the given sizes,
+    as two segment sums over the whole array: a constant number of operations however many
+    pieces there are (a per-piece reduction makes the program, and its compile time, grow
+    with the number of arrays)."""
+    sizes = np.asarray(sizes, np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    segments = np.repeat(np.arange(len(sizes)), sizes)
+    positions = (np.arange(int(sizes.sum())) - starts[segments] + 1).astype(np.uint32)
+    words = _words(flat)
+    plain = jax.ops.segment_sum(words, segments, num_segments=len(sizes))
+    weighted = jax.ops.segment_sum(words * positions, segments, num_segments=len(sizes))
+    return jnp.stack([plain, weighted], axis=1).astype(jnp.uint32)
 
 
-@jax.jit
-def _pack(groups: dict[str, list[jax.Array]], others: list[Any], every: list[Any]):
-    packed = {name: jnp.concatenate([jnp.ravel(x) for x in xs]) for name, xs in groups.items()}
+@functools.partial(jax.jit, static_argnames=("groups",))
+def _pack(arrays: dict[str, list[jax.Array]], rest: dict[int, Any], *, groups):
+    """The packing program. ``groups``: ``((dtype, leaf indices, leaf sizes), ...)`` of the
+    packed leaves (static); ``rest``: the other leaves by index."""
+    packed = {name: jnp.concatenate([jnp.ravel(x) for x in xs]) for name, xs in arrays.items()}
     checks = [
         jnp.isfinite(x).all()
-        for x in (*packed.values(), *others)
-        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)
+        for x in (*packed.values(), *rest.values())
+        if jnp.issubdtype(x.dtype, jnp.inexact)
     ]
     finite = jnp.stack(checks).all() if checks else jnp.array(True)
-    return packed, finite, jnp.stack([_checksum(x) for x in every])
+    blocks = [_segment_checksums(packed[name], sizes) for name, _, sizes in groups]
+    blocks += [_checksum(leaf)[None] for leaf in rest.values()]
+    order = [i for _, indices, _ in groups for i in indices] + list(rest)
+    rows = jnp.concatenate(blocks) if blocks else jnp.zeros((0, 2), jnp.uint32)
+    return packed, finite, rows[np.argsort(np.asarray(order, np.int64))]  # back to leaf order
+
+
+def _static_groups(layout: Sequence[dict[str, Any]]) -> tuple:
+    """``((dtype, leaf indices, leaf sizes), ...)`` of the packed leaves, hashable."""
+    return tuple(
+        (
+            name,
+            tuple(indices),
+            tuple(int(np.prod(layout[i]["shape"], dtype=np.int64)) for i in indices),
+        )
+        for name, indices in _groups(layout).items()
+    )
+
+
+def checksums(leaves: Sequence[Any], layout: Sequence[dict[str, Any]]) -> jax.Array:
+    """``(len(leaves), 2)`` checksums of ``leaves`` laid out as ``layout`` says, computed
+    where the arrays are (no host copy), by the packing program itself."""
+    return pack(leaves, layout)[2]
 
 
 def pack(
@@ -111,8 +145,8 @@ def pack(
     others = {str(i): leaf for i, (leaf, entry) in pairs if not entry["packed"]}
     packed, finite, sums = _pack(
         groups,
-        [x for x in others.values() if isinstance(x, jax.Array)],
-        [jnp.asarray(x) for x in leaves],
+        {int(i): jnp.asarray(leaf) for i, leaf in others.items()},
+        groups=_static_groups(layout),
     )
     items: dict[str, Any] = {}
     if packed:
@@ -126,7 +160,7 @@ def first_mismatch(
     layout: Sequence[dict[str, Any]], stored: Sequence[Sequence[int]], leaves: Sequence[Any]
 ) -> str | None:
     """The path of the first restored leaf whose checksum differs from the stored one."""
-    actual = np.asarray(checksums([jnp.asarray(x) for x in leaves]))
+    actual = np.asarray(checksums(leaves, layout))
     for entry, expected, got in zip(layout, np.asarray(stored, np.uint32), actual, strict=True):
         if not np.array_equal(expected, got):
             return entry["path"]

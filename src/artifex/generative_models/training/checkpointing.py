@@ -201,10 +201,16 @@ def describe_optimizers(obj: Any) -> dict[str, list[str]]:
 
 def first_difference(stored: Any, live: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
     """``(field path, stored value, live value)`` of the first difference of two nested
-    dicts (config ``to_dict()`` output), or ``None``."""
+    dicts (config ``to_dict()`` output), or ``None``. A field the stored dict lacks is no
+    difference when the live value is ``None``: checkpoints written before an optional field
+    existed (e.g. ``UNetBackboneConfig.num_classes``) still restore."""
     if isinstance(stored, Mapping) and isinstance(live, Mapping):
         for key in sorted(set(stored) | set(live)):
             path = f"{prefix}.{key}" if prefix else str(key)
+            if (key not in stored and live[key] is None) or (
+                key not in live and stored[key] is None
+            ):
+                continue  # an optional field one side's version does not have, at its None
             if key not in stored or key not in live:
                 return path, stored.get(key, "(absent)"), live.get(key, "(absent)")
             found = first_difference(stored[key], live[key], path)

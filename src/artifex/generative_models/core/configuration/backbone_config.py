@@ -28,6 +28,11 @@ class UNetBackboneConfig:
       channel_mult: optional multipliers of ``hidden_dims[0]``; if given they must describe
         the same channels as ``hidden_dims`` (kept for configs written in that style).
       dropout_rate: dropout inside every residual block during training.
+      num_classes: ``None`` (default) for an unconditional network. An integer makes it
+        class-conditional: a learned embedding of the label (``0 .. num_classes - 1``, plus
+        one extra "null" label meaning *no class*) is added to the timestep embedding, so
+        one network learns both the conditional and, from the null label, the
+        unconditional model that classifier-free guidance needs.
     """
 
     name: str = "unet_backbone"
@@ -40,6 +45,7 @@ class UNetBackboneConfig:
     num_res_blocks: int = 2
     channel_mult: tuple[int, ...] | None = None
     dropout_rate: float = 0.0
+    num_classes: int | None = None
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -78,6 +84,8 @@ class UNetBackboneConfig:
         v.check_float(
             owner, "dropout_rate", self.dropout_rate, low=0.0, high=1.0, high_inclusive=False
         )
+        if self.num_classes is not None:
+            v.check_int(owner, "num_classes", self.num_classes, minimum=2)
 
     @property
     def downsampling_factor(self) -> int:

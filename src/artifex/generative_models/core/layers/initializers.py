@@ -36,6 +36,11 @@ def lecun_normal(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
     return jnp.asarray(z / _TRUNCATED_STD / np.sqrt(fan_in), dtype=dtype)
 
 
+def standard_normal(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+    """Independent N(0, 1) draws (embedding tables)."""
+    return jnp.asarray(_generator(key).standard_normal(shape), dtype=dtype)
+
+
 def zeros(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
     del key
     return jnp.asarray(np.zeros(shape), dtype=dtype)

@@ -11,6 +11,10 @@ Layout (Ho et al. 2020), for ``hidden_dims = (c0, c1, ..., cL)``:
   previous output concatenated with one skip, attention as above, then 2x upsampling
   except after the top level;
 * ``norm -> act -> conv_out`` to ``out_channels``.
+
+With ``num_classes`` set, a class embedding (:mod:`..core.layers.class_embedding`) is added to
+the timestep embedding, which every residual block reads: the label conditions the network
+the same way the timestep does.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from flax import nnx
 from artifex.generative_models.core.activations import get_activation
 from artifex.generative_models.core.configuration.backbone_config import UNetBackboneConfig
 from artifex.generative_models.core.layers.attention import AttentionBlock
+from artifex.generative_models.core.layers.class_embedding import ClassEmbedding, null_labels
 from artifex.generative_models.core.layers.conv2d import conv
 from artifex.generative_models.core.layers.normalization import group_norm
 from artifex.generative_models.core.layers.resample import Downsample, Upsample
@@ -65,6 +70,11 @@ class UNet(nnx.Module):
             return [AttentionBlock(ch, rngs=rngs) for _ in range(count)]
 
         self.time_embedding = TimestepEmbedding(temb, act, rngs=rngs)
+        self.class_embedding = (
+            None
+            if config.num_classes is None
+            else ClassEmbedding(config.num_classes, temb, rngs=rngs)
+        )
         self.conv_in = conv(config.in_channels, dims[0], (3, 3), rngs=rngs)
 
         skips = [dims[0]]
@@ -115,13 +125,30 @@ class UNet(nnx.Module):
         self.conv_out = conv(ch, config.out_channels, (3, 3), rngs=rngs)
 
     def __call__(
-        self, x: jax.Array, t: jax.Array, *, dropout_key: jax.Array | None = None
+        self,
+        x: jax.Array,
+        t: jax.Array,
+        *,
+        labels: jax.Array | None = None,
+        dropout_key: jax.Array | None = None,
     ) -> jax.Array:
         """Predict from ``x`` (``(B, H, W, in_channels)``) at integer timesteps ``t`` (``(B,)``).
 
-        Dropout is active only when ``dropout_key`` is given (training).
+        ``labels`` (``(B,)`` integers, ``num_classes`` = the null label) condition a
+        class-conditional network; ``None`` means the null label. Dropout is active only
+        when ``dropout_key`` is given (training).
         """
         temb = self.time_embedding(t)
+        if self.class_embedding is not None:
+            if labels is None:
+                labels = null_labels(self.config.num_classes, x.shape[0])
+            temb = temb + self.class_embedding(labels)
+        elif labels is not None:
+            raise ValueError(
+                "labels were given to an unconditional UNet; set "
+                "UNetBackboneConfig(num_classes=...) to train a class-conditional model"
+            )
+        temb = temb.astype(x.dtype)  # the sinusoids are float32: compute in the input's dtype
         counter = itertools.count()
 
         def block_key() -> jax.Array | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +11,11 @@ from flax import nnx
 
 from artifex.generative_models.core import inputs
 from artifex.generative_models.core.configuration.diffusion_config import DDPMConfig
+from artifex.generative_models.core.layers.class_embedding import null_labels
 from artifex.generative_models.core.noise_schedule import NoiseSchedule, create_noise_schedule
 from artifex.generative_models.models.backbones.unet import UNet
+from artifex.generative_models.models.diffusion import sampling_memory
+from artifex.generative_models.models.diffusion.guidance import guided_denoiser
 from artifex.generative_models.models.diffusion.samplers import SCHEDULERS
 from artifex.generative_models.models.diffusion.samplers.coefficients import sampling_timesteps
 from artifex.generative_models.models.diffusion.samplers.loop import run_sampler
@@ -27,7 +29,8 @@ class DDPMModel(nnx.Module):
     """A denoising diffusion model built from a :class:`DDPMConfig`.
 
     Calling the model runs the network: ``model(x_t, t)`` predicts the config's
-    ``prediction_type`` for noisy images ``x_t`` (NHWC) at integer timesteps ``t``.
+    ``prediction_type`` for noisy images ``x_t`` (NHWC) at integer timesteps ``t``; a
+    class-conditional model (``UNetBackboneConfig.num_classes``) also takes ``labels``.
 
     Args:
       config: the validated model configuration.
@@ -44,15 +47,33 @@ class DDPMModel(nnx.Module):
         self.backbone = UNet(config.backbone, image_size=config.input_shape[0], rngs=rngs)
         self.rngs = rngs
 
+    @property
+    def num_classes(self) -> int | None:
+        """Classes of a class-conditional model; ``None`` when unconditional."""
+        return self.config.backbone.num_classes
+
     def __call__(
-        self, x_t: jax.Array, t: jax.Array, *, dropout_key: jax.Array | None = None
+        self,
+        x_t: jax.Array,
+        t: jax.Array,
+        *,
+        labels: jax.Array | None = None,
+        dropout_key: jax.Array | None = None,
     ) -> jax.Array:
         """Network output for ``x_t`` (float NHWC of ``config.input_shape``) at integer
-        timesteps ``t`` of shape ``(N,)`` in ``[0, num_timesteps)``; dropout only with
-        ``dropout_key``."""
+        timesteps ``t`` of shape ``(N,)`` in ``[0, num_timesteps)``; ``labels`` ``(N,)`` in
+        ``[0, num_classes]`` for a class-conditional model (``num_classes`` or ``None``: the
+        null label, i.e. unconditional); dropout only with ``dropout_key``."""
         inputs.check_images("x_t", x_t, self.config.input_shape)
         inputs.check_timesteps("t", t, x_t.shape[0], self.config.noise_schedule.num_timesteps)
-        return self.backbone(x_t, t, dropout_key=dropout_key)
+        if labels is not None:
+            if self.num_classes is None:
+                raise ValueError(
+                    "labels were passed to an unconditional model; build it with "
+                    "UNetBackboneConfig(num_classes=...) to condition on classes"
+                )
+            inputs.check_labels("labels", labels, x_t.shape[0], self.num_classes, null=True)
+        return self.backbone(x_t, t, labels=labels, dropout_key=dropout_key)
 
     def sample(
         self,
@@ -65,11 +86,14 @@ class DDPMModel(nnx.Module):
         key: jax.Array | None = None,
         rngs: nnx.Rngs | None = None,
         initial_noise: jax.Array | None = None,
+        labels: int | jax.Array | None = None,
+        guidance_scale: float = 0.0,
     ) -> jax.Array:
         """Generate images by running the reverse process from pure noise.
 
         The whole chain is one compiled program, cached per (model structure, shape,
-        scheduler, steps, spacing): calling again with the same arguments does not recompile.
+        scheduler, steps, spacing, guided or not): calling again with the same arguments, or
+        other labels, eta or guidance scale, does not recompile.
 
         Args:
           n_samples_or_shape: a number of images, or a full NHWC shape (default 16, or the
@@ -89,6 +113,13 @@ class DDPMModel(nnx.Module):
           initial_noise: the starting point ``x_T`` (NHWC) instead of a fresh draw, e.g. to
             decode interpolated latents. The key still drives DDPM's (and DDIM eta > 0)
             per-step noise; passing the draw the key would have made gives the same samples.
+          labels: the class of each image for a class-conditional model: one ``int`` for
+            all, or ``(N,)`` integers in ``[0, num_classes)``. ``None`` samples the
+            unconditional model (the null label).
+          guidance_scale: classifier-free guidance weight ``w >= 0`` (see
+            ``diffusion.guidance``): ``0`` is the conditional model alone (one network call
+            a step); ``w > 0`` computes ``(1 + w) f(x, y) - w f(x, null)``, one call on a
+            doubled batch. Needs ``labels``.
 
         Returns:
           float32 images of shape ``(N, H, W, C)``, in ``[-1, 1]`` when ``clip_denoised``.
@@ -99,19 +130,9 @@ class DDPMModel(nnx.Module):
             raise ValueError(f"scheduler={scheduler!r} is not supported; choose one of {choices}")
         if eta is not None and scheduler != "ddim":
             raise ValueError(f"eta={eta!r} only applies to scheduler='ddim'")
-        if eta is None:
-            eta = 0.0
-        if isinstance(eta, np.ndarray | jax.Array) and eta.shape == ():
-            eta = float(eta)
-        if (
-            isinstance(eta, bool)
-            or not isinstance(eta, int | float | np.floating)
-            or not math.isfinite(eta)
-            or eta < 0.0
-        ):
-            raise ValueError(
-                f"eta={eta!r} must be a finite number >= 0 (0 = deterministic DDIM, 1 = DDPM noise)"
-            )
+        eta = inputs.non_negative_number(
+            "eta", 0.0 if eta is None else eta, "0 = deterministic DDIM, 1 = DDPM noise"
+        )
         if steps is None:
             steps = (
                 self.config.noise_schedule.num_timesteps
@@ -120,6 +141,8 @@ class DDPMModel(nnx.Module):
             )
         # validates steps and spacing
         sampling_timesteps(self.config.noise_schedule.num_timesteps, steps, spacing)
+        labels, guidance_scale = self._check_conditioning(shape[0], labels, guidance_scale)
+        sampling_memory.check_fits(self.config.backbone, shape, guided=guidance_scale is not None)
         if key is None:
             key = (rngs if rngs is not None else self.rngs).sample()
         key = inputs.as_key(key)
@@ -134,11 +157,38 @@ class DDPMModel(nnx.Module):
             key,
             jnp.float32(eta),
             initial_noise,
+            labels,
+            guidance_scale,
             shape=shape,
             scheduler=scheduler,
             steps=int(steps),
             spacing=spacing,
         )
+
+    def _check_conditioning(self, n: int, labels, guidance_scale):
+        """``(labels (n,) int32 or None, guidance weight or None when unguided)``."""
+        guidance_scale = inputs.non_negative_number(
+            "guidance_scale",
+            guidance_scale,
+            "0: the conditional model alone; 1 to 5 typical for classifier-free guidance",
+        )
+        if labels is None:
+            if guidance_scale:
+                raise ValueError(
+                    f"guidance_scale={guidance_scale} needs labels: pass labels=... (one class "
+                    "for all, or one per image) to guide toward them"
+                )
+            return None, None
+        if self.num_classes is None:
+            raise ValueError(
+                "labels were passed to an unconditional model; train a class-conditional one "
+                "with UNetBackboneConfig(num_classes=...) to sample given classes"
+            )
+        if isinstance(labels, int | np.integer) and not isinstance(labels, bool):
+            labels = jnp.full((n,), int(labels), jnp.int32)
+        inputs.check_labels("labels", labels, n, self.num_classes, null=False)
+        labels = jnp.asarray(labels, jnp.int32)
+        return labels, (jnp.float32(guidance_scale) if guidance_scale else None)
 
     def _resolve_shape(self, n_samples_or_shape, initial_noise) -> tuple[int, ...]:
         """The sample shape from the count/shape argument and/or ``initial_noise``."""
@@ -178,9 +228,21 @@ class DDPMModel(nnx.Module):
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "shape", "scheduler", "steps", "spacing"))
 def _compiled_sample(
-    graphdef, state, key, eta, initial_noise, *, shape, scheduler, steps, spacing="linspace"
+    graphdef,
+    state,
+    key,
+    eta,
+    initial_noise,
+    labels,
+    guidance_scale,
+    *,
+    shape,
+    scheduler,
+    steps,
+    spacing="linspace",
 ):
-    """One program per static setting; ``initial_noise=None`` and an array compile apart."""
+    """One program per static setting; ``None`` and an array (``initial_noise``, ``labels``,
+    ``guidance_scale``) compile apart."""
     model: DDPMModel = nnx.merge(graphdef, state)
     noise_key, loop_key = jax.random.split(key)
     if initial_noise is None:
@@ -188,7 +250,15 @@ def _compiled_sample(
     else:
         x_start = initial_noise
     return reverse_process(
-        model, x_start, loop_key, scheduler=scheduler, steps=steps, eta=eta, spacing=spacing
+        model,
+        x_start,
+        loop_key,
+        scheduler=scheduler,
+        steps=steps,
+        eta=eta,
+        spacing=spacing,
+        labels=labels,
+        guidance_scale=guidance_scale,
     )
 
 
@@ -201,10 +271,23 @@ def reverse_process(
     steps: int,
     eta,
     spacing: str = "linspace",
+    labels: jax.Array | None = None,
+    guidance_scale: jax.Array | float | None = None,
 ) -> jax.Array:
-    """Denoise ``x_start`` with the model's sampler settings (traceable: callers jit it)."""
+    """Denoise ``x_start`` with the model's sampler settings (traceable: callers jit it).
+
+    ``labels`` condition a class-conditional model; with ``guidance_scale`` the network is
+    replaced by its classifier-free guided combination.
+    """
+    if guidance_scale is not None:
+        null = null_labels(model.num_classes, x_start.shape[0])
+        denoise = guided_denoiser(
+            lambda x, t, y: model(x, t, labels=y), labels, null, guidance_scale
+        )
+    else:
+        denoise = lambda x, t: model(x, t, labels=labels)  # noqa: E731
     return run_sampler(
-        lambda x, t: model(x, t),
+        denoise,
         model.noise_schedule,
         x_start,
         key,

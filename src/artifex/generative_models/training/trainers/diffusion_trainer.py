@@ -32,6 +32,7 @@ from artifex.generative_models.training.ema import EMAState, ema_init, ema_updat
 from artifex.generative_models.training.state import TrainState
 
 TIMESTEP_SAMPLINGS = ("uniform", "logit_normal")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -57,6 +58,17 @@ class DiffusionTrainingConfig:
         whole-batch one (same timesteps and noise; equal up to float summation order when
         ``dropout_rate`` is 0) while activation memory shrinks with the chunk size. It must
         divide the batch size.
+      label_dropout: for a class-conditional model (``UNetBackboneConfig.num_classes``), the
+        share of training labels replaced by the null label, so the same network also learns
+        the unconditional model that classifier-free guidance subtracts (Ho & Salimans
+        2022 use 0.1 to 0.2). ``0`` trains the conditional model only: guidance then has no
+        unconditional branch to extrapolate from. Unconditional models have no labels to drop.
+      compute_dtype: ``"float32"``, or ``"bfloat16"`` for mixed precision: the network's
+        forward and backward pass run on bfloat16 copies of the weights and activations,
+        while the parameters, their gradients, the optimizer state, the EMA and the loss stay
+        float32 (normalisation statistics are reduced in float32 by Flax). Faster only on
+        hardware with bfloat16 matrix units (recent GPUs and TPUs); on CPUs without them it
+        is slower, so the default is float32 everywhere (``docs/benchmarks.md``).
     """
 
     prediction_type: str | None = None
@@ -68,6 +80,8 @@ class DiffusionTrainingConfig:
     ema_decay: float = 0.9999
     ema_update_every: int = 1
     microbatch_size: int | None = None
+    label_dropout: float = 0.1
+    compute_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -84,6 +98,16 @@ class DiffusionTrainingConfig:
         v.check_int(owner, "ema_update_every", self.ema_update_every, minimum=1)
         if self.microbatch_size is not None:
             v.check_int(owner, "microbatch_size", self.microbatch_size, minimum=1)
+        v.check_float(owner, "label_dropout", self.label_dropout, low=0.0, high=1.0)
+        v.check_choice(owner, "compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
+
+
+def in_bfloat16(model: nnx.Module) -> nnx.Module:
+    """A view of ``model`` with bfloat16 copies of its parameters. Inside a gradient, the
+    cast's transpose brings the gradient back to the float32 parameters."""
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    low = jax.tree.map(lambda p: p.astype(jnp.bfloat16) if p.dtype == jnp.float32 else p, params)
+    return nnx.merge(graphdef, low, rest)
 
 
 class DiffusionTrainer:
@@ -136,17 +160,29 @@ class DiffusionTrainer:
             )
         return model_type
 
-    def loss(self, model: nnx.Module, x0: jax.Array, key: jax.Array) -> tuple[jax.Array, dict]:
-        """Weighted denoising loss on clean images ``x0`` (NHWC, in [-1, 1])."""
-        draws = self._draw(model, x0, key)
+    def loss(
+        self, model: nnx.Module, x0: jax.Array, key: jax.Array, labels: jax.Array | None = None
+    ) -> tuple[jax.Array, dict]:
+        """Weighted denoising loss on clean images ``x0`` (NHWC, in [-1, 1]); ``labels``
+        (``(B,)``) for a class-conditional model, of which ``label_dropout`` are nulled."""
+        draws = self._draw(model, x0, key, labels)
         return self._weighted_loss_sum(model, x0, *draws) / x0.shape[0], {"timesteps": draws[0]}
 
-    def _draw(self, model: nnx.Module, x0: jax.Array, key: jax.Array):
-        """Timesteps, noise and the dropout key of one step: everything random in it."""
+    def _draw(
+        self, model: nnx.Module, x0: jax.Array, key: jax.Array, labels: jax.Array | None = None
+    ):
+        """Timesteps, noise, the dropout key and the (partly nulled) labels of one step:
+        everything random in it."""
         self.prediction_type_for(model)
         t_key, noise_key, dropout_key = jax.random.split(key, 3)
         t = self.sample_timesteps(t_key, x0.shape[0])
-        return t, jax.random.normal(noise_key, x0.shape, x0.dtype), dropout_key
+        if labels is not None and self.config.label_dropout > 0:
+            # A key of its own, so unconditional training draws exactly what it always did.
+            drop = jax.random.bernoulli(
+                jax.random.fold_in(key, 3), self.config.label_dropout, labels.shape
+            )
+            labels = jnp.where(drop, model.num_classes, labels)
+        return t, jax.random.normal(noise_key, x0.shape, x0.dtype), dropout_key, labels
 
     def _weighted_loss_sum(
         self,
@@ -155,6 +191,7 @@ class DiffusionTrainer:
         t: jax.Array,
         noise: jax.Array,
         dropout_key: jax.Array,
+        labels: jax.Array | None = None,
     ) -> jax.Array:
         """Sum over the examples of ``weight(t) * mean-over-pixels loss``."""
         prediction_type = model.config.prediction_type
@@ -168,7 +205,14 @@ class DiffusionTrainer:
             self.config.loss_weighting,
             self.config.min_snr_gamma,
         )
-        prediction = model(x_t, t, dropout_key=dropout_key)
+        network = model
+        if self.config.compute_dtype == "bfloat16":
+            network, x_t = in_bfloat16(model), x_t.astype(jnp.bfloat16)
+        prediction = (
+            network(x_t, t, dropout_key=dropout_key)
+            if labels is None
+            else network(x_t, t, labels=labels, dropout_key=dropout_key)
+        ).astype(jnp.float32)
         cfg = model.config
         per_example = elementwise_loss(prediction, target, cfg.loss_type, cfg.huber_delta)
         per_example = per_example.reshape(x0.shape[0], -1).mean(axis=1)
@@ -185,35 +229,37 @@ class DiffusionTrainer:
             )
         return batch_size // size
 
-    def _loss_and_grads(self, model: nnx.Module, x0: jax.Array, key: jax.Array):
+    def _loss_and_grads(
+        self, model: nnx.Module, x0: jax.Array, key: jax.Array, labels: jax.Array | None = None
+    ):
         """Mean loss and its parameter gradient, in microbatches when configured."""
         batch_size = x0.shape[0]
         chunks = self._microbatch_count(batch_size)
         if chunks == 1:
 
             def loss_fn(m):
-                return self.loss(m, x0, key)[0]
+                return self.loss(m, x0, key, labels)[0]
 
             return nnx.value_and_grad(loss_fn)(model)
 
-        t, noise, dropout_key = self._draw(model, x0, key)
+        t, noise, dropout_key, labels = self._draw(model, x0, key, labels)
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
-        def chunk_loss(p, x, t_, n_, k_):
-            return self._weighted_loss_sum(nnx.merge(graphdef, p, rest), x, t_, n_, k_)
+        def chunk_loss(p, x, t_, n_, k_, y_):
+            return self._weighted_loss_sum(nnx.merge(graphdef, p, rest), x, t_, n_, k_, y_)
 
         def accumulate(carry, chunk):
             loss_sum, grad_sum = carry
-            index, x, t_, n_ = chunk
+            index, x, t_, n_, y_ = chunk
             k_ = jax.random.fold_in(dropout_key, index)
-            loss, grads = jax.value_and_grad(chunk_loss)(params, x, t_, n_, k_)
+            loss, grads = jax.value_and_grad(chunk_loss)(params, x, t_, n_, k_, y_)
             return (loss_sum + loss, jax.tree.map(jnp.add, grad_sum, grads)), None
 
         def split(a):
-            return a.reshape(chunks, batch_size // chunks, *a.shape[1:])
+            return None if a is None else a.reshape(chunks, batch_size // chunks, *a.shape[1:])
 
         zeros = (jnp.zeros((), x0.dtype), jax.tree.map(jnp.zeros_like, params))
-        xs = (jnp.arange(chunks), split(x0), split(t), split(noise))
+        xs = (jnp.arange(chunks), split(x0), split(t), split(noise), split(labels))
         (loss_sum, grad_sum), _ = jax.lax.scan(accumulate, zeros, xs)
         return loss_sum / batch_size, jax.tree.map(lambda g: g / batch_size, grad_sum)
 
@@ -228,7 +274,8 @@ class DiffusionTrainer:
         return TrainState({"model": model}, {"model": optimizer}, ema=("model",))
 
     def train_step(self, *args: Any) -> Any:
-        """One optimisation step on ``batch["image"]``; wrap it whole in ``nnx.jit``.
+        """One optimisation step on ``batch["image"]`` (and ``batch["label"]`` for a
+        class-conditional model); wrap it whole in ``nnx.jit``.
 
         ``train_step(state, batch, key) -> metrics`` updates a :class:`TrainState` in place,
         EMA included when due, and returns ``{"loss", "grad_norm"}``.
@@ -250,7 +297,11 @@ class DiffusionTrainer:
         self, model: nnx.Module, optimizer: nnx.Optimizer, batch: dict[str, Any], key: jax.Array
     ) -> dict[str, jax.Array]:
         images = inputs.image_batch(batch, model.config.input_shape)
-        loss, grads = self._loss_and_grads(model, images, key)
+        num_classes = getattr(model, "num_classes", None)
+        labels = (
+            None if num_classes is None else inputs.label_batch(batch, len(images), num_classes)
+        )
+        loss, grads = self._loss_and_grads(model, images, key, labels)
         optimizer.update(model, grads)
         return {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
