@@ -52,6 +52,7 @@ _EXPORTS = {
     "MNISTQualityMetric": "artifex.evaluation",
     "evaluate_model": "artifex.evaluation",
     "evaluate_generator": "artifex.evaluation",
+    "load_conditional_mnist": "artifex.pretrained",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -43,9 +43,13 @@ def test_notebook_matches_script(name):
 
 def smoke(run_notebook, script: Path, out: Path, env: dict[str, str], *flags: str) -> int:
     """Run the paired notebook (cell for cell the script) in smoke mode from its own folder,
-    as Jupyter does; returns how many figures it showed inline."""
+    as Jupyter does; returns how many figures it showed inline. Its first line names the
+    backend, the preset and the time to expect."""
     argv = ["--smoke", "--output-dir", str(out), *flags]
-    _, images = run_notebook(script.with_suffix(".ipynb"), argv, env, script.parent)
+    stdout, images = run_notebook(script.with_suffix(".ipynb"), argv, env, script.parent)
+    first = stdout.splitlines()[0]
+    assert first.startswith("artifex ") and ": backend cpu, preset smoke (" in first, first
+    assert first.endswith("(expect under a minute)"), first
     return images
 
 

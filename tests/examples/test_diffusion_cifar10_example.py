@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
@@ -61,25 +59,19 @@ def test_full_preset_is_the_documented_configuration():
     assert config["attention_resolutions"] == "(16, 8)"
 
 
-def test_script_smoke_run_on_synthetic_data(tmp_path):
+def test_notebook_smoke_run_on_synthetic_data(smoke_env, run_notebook, tmp_path):
+    """The notebook (cell for cell the script) runs in a kernel on the synthetic fallback,
+    states backend, preset and time first, and shows its two figures inline."""
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "TFDS_DATA_DIR": str(tmp_path / "no_tfds"),  # CIFAR-10 absent: synthetic fallback
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0",
-    }
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(out)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
+    env = {**smoke_env, "TFDS_DATA_DIR": str(tmp_path / "no_tfds")}  # CIFAR-10 absent
+    stdout, images = run_notebook(NOTEBOOK, ["--smoke", "--output-dir", str(out)], env, tmp_path)
+    assert stdout.splitlines()[0] == (
+        "artifex DDPM on CIFAR-10: backend cpu, preset smoke (expect under a minute; chosen by "
+        "--smoke)"
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "SYNTHETIC DATA" in result.stdout
-    assert "trained 3 steps" in result.stdout
+    assert images == 2, f"{images} figures shown inline"
+    assert "SYNTHETIC DATA" in stdout
+    assert "trained 3 steps" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["train_examples"] == 64
     assert np.isfinite(summary["final_loss"])

@@ -50,21 +50,21 @@ def test_sbatch_script_launches_the_example_once_per_node() -> None:
     assert "--batch-size" in text and "--output-dir" in text
 
 
-def test_a_single_process_run_trains_with_fit_and_resumes(tmp_path, offline_mnist_dir) -> None:
-    import os
-    import subprocess
-    import sys
+def test_a_single_process_run_trains_with_fit_and_resumes(
+    example, tmp_path, offline_mnist_dir, capsys, caplog
+) -> None:
+    """Two runs of ``main`` in this process (single-process mode): 2 steps with a checkpoint
+    after each, then 3 steps, resumed from the second checkpoint."""
+    import logging
 
-    command = [
-        sys.executable, str(SCRIPT), "--steps", "2", "--batch-size", "8", "--channels", "8,16,16",
-        "--offline-fallback", "--output-dir", str(tmp_path / "run"), "--checkpoint-every", "1",
+    argv = [
+        "--steps", "2", "--batch-size", "8", "--channels", "8,16,16", "--offline-fallback",
+        "--output-dir", str(tmp_path / "run"), "--checkpoint-every", "1",
     ]  # fmt: skip
-    env = {**os.environ, "TFDS_DATA_DIR": str(offline_mnist_dir), "JAX_PLATFORMS": "cpu"}
-    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "2 steps, final loss" in first.stdout
+    example.main(argv)
+    assert "2 steps, final loss" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["1", "2"]
-    longer = [*command[:3], "3", *command[4:]]
-    second = subprocess.run(longer, env=env, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "resumed from checkpoint step 2" in second.stderr and "3 steps" in second.stdout
+    with caplog.at_level(logging.INFO, logger="artifex"):
+        example.main(["--steps", "3", *argv[2:]])
+    assert "3 steps" in capsys.readouterr().out
+    assert "resumed from checkpoint step 2" in caplog.text

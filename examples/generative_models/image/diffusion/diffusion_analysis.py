@@ -99,9 +99,21 @@ output_dir.mkdir(parents=True, exist_ok=True)
 # Before JAX picks a backend: the CPU, without CUDA errors, when JAX's CUDA plugin is
 # installed on a machine with no NVIDIA GPU (None, or the reason).
 PLATFORM_NOTE = select_platform()
+# Measured on 2 cores: the analysis of the tutorial's cpu model took 2.7 min (2026-11-22);
+# a training step of the default (16, 32) model TRAIN_STEP_SECONDS (0.49 s measured
+# 2026-12-02, load 1.8).
+TRAIN_STEP_SECONDS = 0.5
+if args.smoke:
+    preset, expect = "smoke", "expect under a minute"
+elif args.checkpoint is not None:
+    preset, expect = "checkpoint", "expect ~3 min on 2 cores"
+else:
+    minutes = 3 + round(args.train_steps * TRAIN_STEP_SECONDS / 60)
+    preset, expect = f"train {args.train_steps} steps", f"expect ~{minutes} min on 2 cores"
+print(f"artifex diffusion analysis: backend {jax.default_backend()}, preset {preset} ({expect})")
 if PLATFORM_NOTE:
     print(PLATFORM_NOTE)
-print(f"JAX {jax.__version__} on {jax.default_backend()}; outputs in {output_dir}")
+print(f"JAX {jax.__version__}; outputs in {output_dir}")
 
 
 def show_figure(path: Path) -> None:

@@ -74,10 +74,7 @@ IN_NOTEBOOK = running_in_notebook()
 # Before JAX picks a backend: the CPU, without CUDA errors, when JAX's CUDA plugin is
 # installed on a machine with no NVIDIA GPU (None, or the reason).
 PLATFORM_NOTE = select_platform()
-if PLATFORM_NOTE:
-    print(PLATFORM_NOTE)
 BACKEND = jax.default_backend()
-print(f"JAX {jax.__version__}, backend: {BACKEND}, devices: {jax.devices()}")
 
 # %% [markdown]
 # ## Configuration
@@ -150,6 +147,21 @@ SMOKE = dict(
 
 preset = args.preset if args.preset != "auto" else ("cpu" if BACKEND == "cpu" else "full")
 preset = "smoke" if args.smoke else preset
+# The cpu preset's step took CPU_STEP_SECONDS on 2 idle cores (2026-12-02, load 1.8).
+CPU_STEP_SECONDS = 0.85
+EXPECT = {
+    "smoke": "expect under a minute",
+    "cpu": f"expect ~{round(600 * CPU_STEP_SECONDS / 60) + 1} min on 2 cores",
+    "full": "39,000 steps for one GPU, not timed yet: time --max-steps 200",
+}
+why = "--smoke" if args.smoke else ("--preset" if args.preset != "auto" else f"backend {BACKEND}")
+print(
+    f"artifex DDPM on CIFAR-10: backend {BACKEND}, preset {preset} ({EXPECT[preset]}; "
+    f"chosen by {why})"
+)
+if PLATFORM_NOTE:
+    print(PLATFORM_NOTE)
+print(f"JAX {jax.__version__}, devices: {jax.devices()}")
 cfg = SimpleNamespace(**{"full": FULL, "cpu": CPU, "smoke": SMOKE}[preset], preset=preset)
 if args.epochs is not None:
     cfg.epochs, cfg.max_steps = args.epochs, None
