@@ -48,7 +48,12 @@ DEFAULT_OUT = common.RESULTS_DIR / "train_step.json"
 
 
 # ----------------------------------------------------------------------------- child process
-def build(preset: str, seed: int = 0, microbatch_size: int | None = None):
+def build(
+    preset: str,
+    seed: int = 0,
+    microbatch_size: int | None = None,
+    compute_dtype: str = "float32",
+):
     """Model, optimizer and trainer as in the MNIST tutorial."""
     import jax
     import optax
@@ -75,6 +80,7 @@ def build(preset: str, seed: int = 0, microbatch_size: int | None = None):
             ema_decay=0.9999,
             ema_update_every=10,
             microbatch_size=microbatch_size,
+            compute_dtype=compute_dtype,
         ),
     )
     return config, model, optimizer, trainer
@@ -86,6 +92,7 @@ def measure_child(
     repeats: int,
     profile_dir: Path | None = None,
     microbatch_size: int | None = None,
+    compute_dtype: str = "float32",
 ) -> dict:
     """Everything about one batch size, measured in this (fresh) process."""
     load_start = common.load_average()
@@ -97,7 +104,9 @@ def measure_child(
     from flax import nnx
 
     t0 = time.perf_counter()
-    config, model, optimizer, trainer = build(preset, microbatch_size=microbatch_size)
+    config, model, optimizer, trainer = build(
+        preset, microbatch_size=microbatch_size, compute_dtype=compute_dtype
+    )
     x = jax.random.uniform(
         jax.random.key(1), (batch_size, *config.input_shape), jnp.float32, -1.0, 1.0
     )
@@ -173,6 +182,7 @@ def measure_child(
         "preset": preset,
         "batch_size": batch_size,
         "microbatch_size": microbatch_size,
+        "compute_dtype": compute_dtype,
         "input_shape": list(config.input_shape),
         "params": common.count_params(model),
         "repeats": repeats,
@@ -211,6 +221,7 @@ def run_in_subprocess(
     repeats: int,
     profile_dir: Path | None = None,
     microbatch_size: int | None = None,
+    compute_dtype: str = "float32",
 ) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
@@ -231,6 +242,7 @@ def run_in_subprocess(
             cmd += ["--profile-dir", str(profile_dir)]
         if microbatch_size is not None:
             cmd += ["--microbatch-size", str(microbatch_size)]
+        cmd += ["--compute-dtype", compute_dtype]
         wall = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=common.REPO_ROOT)
         result = json.loads(out.read_text())
@@ -336,6 +348,12 @@ def main(argv: list[str] | None = None) -> None:
         help="DiffusionTrainingConfig.microbatch_size: accumulate gradients over chunks of "
         "this many images (bounds activation memory)",
     )
+    parser.add_argument(
+        "--compute-dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="DiffusionTrainingConfig.compute_dtype (bfloat16: mixed precision)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -344,7 +362,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         (batch_size,) = args.batch_size
         result = measure_child(
-            args.preset, batch_size, args.repeats, args.profile_dir, args.microbatch_size
+            args.preset,
+            batch_size,
+            args.repeats,
+            args.profile_dir,
+            args.microbatch_size,
+            args.compute_dtype,
         )
         common.write_json(args.out, result)
         return
@@ -387,7 +410,12 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
             result = run_in_subprocess(
-                args.preset, batch_size, args.repeats, args.profile_dir, args.microbatch_size
+                args.preset,
+                batch_size,
+                args.repeats,
+                args.profile_dir,
+                args.microbatch_size,
+                args.compute_dtype,
             )
             result["wait"] = waited
             attempts.append(result)
