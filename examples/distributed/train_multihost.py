@@ -121,8 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     mesh = make_data_mesh()
     if main_process:
         print(
+            f"artifex multi-host DDPM: backend {jax.default_backend()}, "
             f"{jax.process_count()} process(es), {jax.device_count()} device(s) "
-            f"({jax.local_device_count()} here), global batch {args.batch_size}",
+            f"({jax.local_device_count()} here), global batch {args.batch_size}, "
+            f"{args.steps} steps (expected time: not measured on a cluster; time "
+            "--steps 50 first)",
             flush=True,
         )
     batches = make_train_iterator(

@@ -123,6 +123,11 @@ class DDPMModel(nnx.Module):
 
         Returns:
           float32 images of shape ``(N, H, W, C)``, in ``[-1, 1]`` when ``clip_denoised``.
+
+        Raises:
+          ValueError: a bad argument, named with its value and the fix.
+          MemoryError: ``N`` images need more memory than the device has free (estimated
+            before compiling by ``diffusion.sampling_memory``); sample in batches.
         """
         shape = self._resolve_shape(n_samples_or_shape, initial_noise)
         if scheduler not in SCHEDULERS:
