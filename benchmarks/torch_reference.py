@@ -4,11 +4,10 @@ Times, in alternating fresh processes (artifex, torch, artifex, torch, ...), one
 step (forward, backward, AdamW update) on a batch and one network evaluation while sampling
 (a forward pass without gradients) on a smaller batch, and reports torch's time over
 artifex's per pair. PyTorch is optional and never a dependency of artifex: give the
-interpreter of an environment that has ``torch`` and ``diffusers``::
+interpreter of another environment that has ``torch`` (a CPU build) and ``diffusers``::
 
-    uv venv /tmp/torchenv && uv pip install --python /tmp/torchenv/bin/python \\
-        torch --index-url https://download.pytorch.org/whl/cpu && \\
-        uv pip install --python /tmp/torchenv/bin/python diffusers
+    python3.11 -m venv /tmp/torchenv
+    /tmp/torchenv/bin/pip install torch diffusers
     python benchmarks/torch_reference.py --torch-python /tmp/torchenv/bin/python
 
 The torch model: 32x32x1 input, ``block_out_channels=(64, 128, 256)``, two residual blocks
