@@ -208,11 +208,8 @@ class DiffusionTrainer:
         network = model
         if self.config.compute_dtype == "bfloat16":
             network, x_t = in_bfloat16(model), x_t.astype(jnp.bfloat16)
-        prediction = (
-            network(x_t, t, dropout_key=dropout_key)
-            if labels is None
-            else network(x_t, t, labels=labels, dropout_key=dropout_key)
-        ).astype(jnp.float32)
+        prediction = network(x_t, t, labels=labels, dropout_key=dropout_key)
+        prediction = prediction.astype(jnp.float32)
         cfg = model.config
         per_example = elementwise_loss(prediction, target, cfg.loss_type, cfg.huber_delta)
         per_example = per_example.reshape(x0.shape[0], -1).mean(axis=1)
