@@ -1,11 +1,10 @@
 """Convolution layers of the networks: ``nnx.Conv`` with host-side initialisation.
 
-Forward pass and both gradients are XLA's own convolution on every backend. An earlier version
-computed the kernel gradient on the CPU as one matrix product per kernel tap, which was 3-6x
-faster per FLOP with jaxlib 0.10.2; with jaxlib 0.11.1 XLA's own gradient is faster on every
-3x3 convolution of the tutorial UNet and the training step is 12-15 % quicker without the
-per-tap form, so it was dropped. ``benchmarks/conv_kernel_gradient.py`` keeps the comparison
-for other CPUs and versions (figures in ``docs/benchmarks.md``).
+The forward pass and the input gradient are XLA's own convolution on every backend. On the
+CPU the kernel gradient is summed over batch chunks
+(:mod:`~artifex.generative_models.core.layers.conv_kernel_gradient`), which XLA:CPU computes
+several times faster than one contraction over the whole batch; other backends keep XLA's.
+``benchmarks/conv_kernel_gradient.py`` times both forms (figures in ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from collections.abc import Sequence
 
 from flax import nnx
 
+from artifex.generative_models.core.layers.conv_kernel_gradient import conv_general_dilated
 from artifex.generative_models.core.layers.initializers import lecun_normal, zeros
 
 
@@ -35,5 +35,6 @@ def conv(
         padding=padding,
         kernel_init=lecun_normal,
         bias_init=zeros,
+        conv_general_dilated=conv_general_dilated,
         rngs=rngs,
     )

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from artifex.generative_models.core.layers.conv2d import conv
+from artifex.generative_models.core.layers.conv_kernel_gradient import conv_general_dilated
 from artifex.generative_models.core.layers.initializers import zeros
 
 
@@ -44,6 +45,7 @@ def zero_conv(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.Con
         padding="SAME",
         kernel_init=zeros,
         bias_init=zeros,
+        conv_general_dilated=conv_general_dilated,
         rngs=rngs,
     )
 

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from artifex.generative_models.core.layers.conv_kernel_gradient import conv_general_dilated
 from artifex.generative_models.core.layers.initializers import lecun_normal, zeros
 
 #: Added under the square root of a norm so that an all-zero vector normalises to zero.
@@ -114,7 +115,7 @@ class SpectralNormConv(nnx.Module):
         self.u[...] = power_iteration(matrix, self.u[...], self.power_iterations)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = jax.lax.conv_general_dilated(
+        y = conv_general_dilated(
             x,
             self.normalized_kernel().astype(x.dtype),
             window_strides=self.strides,
