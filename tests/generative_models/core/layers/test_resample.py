@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from artifex.generative_models.core.layers.resample import Downsample, Upsample, doubled_conv
+from artifex.generative_models.core.layers.resample import (
+    Downsample,
+    Upsample,
+    _folded_conv,
+    doubled_conv,
+)
 
 
 def direct(x, kernel):
@@ -32,6 +37,9 @@ def test_doubled_conv_matches_definition(shape):
     out = doubled_conv(x, kernel)
     assert out.shape == (shape[0], 2 * shape[1], 2 * shape[2], 5)
     np.testing.assert_allclose(np.asarray(out), direct(x, kernel), rtol=1e-5, atol=1e-5)
+    # the folded form itself, whichever form this backend's doubled_conv selects
+    folded = _folded_conv(x, kernel)
+    np.testing.assert_allclose(np.asarray(folded), direct(x, kernel), rtol=1e-5, atol=1e-5)
 
 
 def reference_layer(module, x):

@@ -32,10 +32,16 @@ def doubled_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
     :math:`K_{pq}[a,b] = \sum_{d,e} T_{p,a,d}\,T_{q,b,e}\,W[d,e]` (``_TAPS``). The four
     parities are one 2x2 convolution of ``x`` padded by one pixel, with ``4 * C_out``
     outputs, then interleaved: 16 instead of 36 multiply-adds per output pixel and channel
-    pair. Derivatives are those of the direct form: XLA:CPU transposes the 2x2 form 10x
+    pair. Derivatives are those of the direct form: XLA:CPU transposes the 2x2 form 10-20x
     slower than it runs it, so the speed-up is the forward pass (sampling, and the forward
-    half of training).
+    half of training). The folded form is chosen on the CPU, where it was measured faster
+    (``docs/benchmarks.md``); other backends run the direct form.
     """
+    return jax.lax.platform_dependent(x, kernel, cpu=_folded_conv, default=_doubled_then_conv)
+
+
+def _folded_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """:func:`doubled_conv` as one 2x2 convolution with ``4 * C_out`` outputs, interleaved."""
     b, h, w, _ = x.shape
     c_in, c_out = kernel.shape[2:]
     taps = jnp.asarray(_TAPS, kernel.dtype)
@@ -55,7 +61,7 @@ def doubled_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 @doubled_conv.defjvp
 def _doubled_conv_jvp(primals, tangents):
-    # The direct form's primal is dead code here, removed by XLA; only its tangent is used.
+    # The direct form's primal is unused here (XLA removes it); only its tangent is kept.
     return doubled_conv(*primals), jax.jvp(_doubled_then_conv, primals, tangents)[1]
 
 
