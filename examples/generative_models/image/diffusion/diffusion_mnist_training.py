@@ -189,9 +189,9 @@ def expected_time(preset: str) -> str:
             return "expect days on a CPU: one step of the full model takes over a minute"
         return "50 epochs; not timed on a GPU yet"
     if args.epochs is not None or args.batch_size is not None:
-        return "the preset's 600 steps took 16.5 min on 2 cores; yours differ"
-    # Measured 2026-12-01 on 2 shared cores: 1.49 s per step, 96 s for the rest of the script.
-    minutes = math.ceil((96 + 1.49 * (args.max_steps or 600)) / 60)
+        return "the preset's 900 steps took 17.8 min on 2 cores; yours differ"
+    # Measured 2026-12-02 on 2 cores: 1.06 s per step (compilation included), 115 s for the rest.
+    minutes = math.ceil((115 + 1.06 * (args.max_steps or 900)) / 60)
     cores = "" if os.cpu_count() == 2 else f"; this machine has {os.cpu_count()}"
     return f"expect ~{minutes} min on 2 cores{cores}"
 
@@ -210,10 +210,10 @@ for var in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
 #
 # The tutorial configuration is the `full` preset below; every value has a one-line reason.
 # On a CPU it would take days, so when JAX runs on the CPU the script uses the `cpu` preset
-# (a smaller UNet and 600 steps) unless you pass `--preset full`. Measured on 2 CPU cores
-# (2026-12-01, 4,000-digit offline MNIST subset), the `cpu` preset took 16.5 minutes and
-# scored FID 17.6 on 250 samples with the packaged MNIST-classifier metric (not Inception
-# FID); `--max-steps 1200` doubles the time for cleaner digits (FID 7.1, 2026-11-22). `--smoke`
+# (a smaller UNet and 900 steps) unless you pass `--preset full`. Measured on 2 CPU cores
+# (2026-12-02, 4,000-digit offline MNIST subset), the `cpu` preset took 17.8 minutes and
+# scored FID 10.3 on 250 samples with the packaged MNIST-classifier metric (not Inception
+# FID); `--max-steps 1200` gives cleaner digits (FID 6.4 in a benchmark run). `--smoke`
 # runs a tiny model for a few steps, only to check that everything works.
 
 # %%
@@ -242,7 +242,7 @@ FULL = dict(
 CPU = dict(
     FULL,
     epochs=None,
-    max_steps=600,  # a fixed budget, whatever the dataset size
+    max_steps=900,  # a fixed budget, whatever the dataset size
     batch_size=64,  # on 2 cores a step of 64 took ~1.3x one of 32: twice the images
     peak_lr=2e-3,  # few steps call for a high rate; warm-up and clipping keep it stable
     warmup_steps=100,
@@ -648,12 +648,12 @@ print(f"total {summary['total_seconds']:.0f} s; summary: {output_dir / 'summary.
 # %% [markdown]
 # ## Expected results
 #
-# Measured on 2 CPU cores (2026-12-01, offline 4,000-digit MNIST subset, cores partly shared):
-# the `cpu` preset trained 600 steps in 14.9 minutes (22 s of it compiling), ended at a Huber
-# loss of 0.0110 (mean of the last 100 steps), sampled 16 digits with DDIM in 12 s and scored
-# FID 17.6 / inception score 5.6 on 250 samples (packaged MNIST-classifier metric), with every
-# digit class present; the whole script took 16.5 minutes. About a third of the samples read
-# clearly as digits. With `--max-steps 1200` (2026-11-22, previous stack): loss 0.0097, FID
-# 7.1, inception score 6.9, most samples readable. The
+# Measured on 2 Intel Xeon cores (2026-12-02, offline 4,000-digit MNIST subset, load ~2, i.e.
+# this run alone): the `cpu` preset trained 900 steps in 15.9 minutes (33 s of it compiling),
+# ended at a Huber loss of 0.0102 (mean of the last 100 steps), sampled 16 digits with DDIM in
+# 12 s and scored FID 10.3 / inception score 6.4 on 250 samples (packaged MNIST-classifier
+# metric), with every digit class present; the whole script took 17.8 minutes. About half of
+# the 16 grid samples read clearly as digits. Training longer helps: in the time-to-quality
+# benchmark the same preset with `--max-steps 1200` reached FID 6.4. The
 # `full` preset was not run to the end (no GPU was available); the documentation's tutorial
 # page (`docs/tutorials/diffusion-mnist.md`) keeps these numbers with the generated figures.
