@@ -36,7 +36,7 @@ CPU_PRESET = {
     "attention_resolutions": (8,),
     "time_embedding_dim": 64,
     "batch_size": 64,
-    "max_steps": 900,
+    "max_steps": 1000,
     "peak_lr": 2e-3,
     "warmup_steps": 100,
     "final_lr": 1e-6,

@@ -56,7 +56,7 @@ def test_auto_preset_follows_the_backend(resolved_config):
     assert config["preset"] == expected
     if expected == "cpu":
         assert config["hidden_dims"] == "(16, 32, 64)"
-        assert config["max_steps"] == "900"
+        assert config["max_steps"] == "1000"
 
 
 def test_full_preset_is_the_tutorial_configuration(resolved_config):
@@ -103,6 +103,20 @@ def test_experiment_flags_change_the_configuration(resolved_config):
     assert config["seed"] == "7"
     config = resolved_config("--preset", "cpu", "--sampling-steps", "20", "--batch-size", "32")
     assert config["sampling_steps"] == "20" and config["batch_size"] == "32"
+
+
+@pytest.mark.parametrize("count", ["50", "-1"])
+def test_too_few_eval_samples_stop_before_training(count, capsys):
+    """The metric's minimum is checked when the flags are read, not after the training."""
+    import runpy
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(SystemExit) as exit_info:
+        patch.setattr(sys, "argv", [str(SCRIPT), "--dry-run", "--smoke", "--eval-samples", count])
+        runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"--eval-samples {count}: the quality metric needs at least 100" in error
+    assert "pass 0 to skip" in error
 
 
 def check_outputs(output_dir: Path) -> dict:

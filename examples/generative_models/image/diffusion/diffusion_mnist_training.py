@@ -189,9 +189,10 @@ def expected_time(preset: str) -> str:
             return "expect days on a CPU: one step of the full model takes over a minute"
         return "50 epochs; not timed on a GPU yet"
     if args.epochs is not None or args.batch_size is not None:
-        return "the preset's 900 steps took 17.8 min on 2 cores; yours differ"
-    # Measured 2026-12-02 on 2 cores: 1.06 s per step (compilation included), 115 s for the rest.
-    minutes = math.ceil((115 + 1.06 * (args.max_steps or 900)) / 60)
+        return "the preset's 1000 steps took 14.0 min on 2 cores; yours differ"
+    # Measured 2026-12-03 on 2 idle cores: 0.77 s per step (compilation included), 75 s for the
+    # rest; the same cores have taken up to 1.06 s per step on a slower day.
+    minutes = math.ceil((75 + 0.77 * (args.max_steps or 1000)) / 60)
     cores = "" if os.cpu_count() == 2 else f"; this machine has {os.cpu_count()}"
     return f"expect ~{minutes} min on 2 cores{cores}"
 
@@ -210,9 +211,9 @@ for var in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
 #
 # The tutorial configuration is the `full` preset below; every value has a one-line reason.
 # On a CPU it would take days, so when JAX runs on the CPU the script uses the `cpu` preset
-# (a smaller UNet and 900 steps) unless you pass `--preset full`. Measured on 2 CPU cores
-# (2026-12-02, 4,000-digit offline MNIST subset), the `cpu` preset took 17.8 minutes and
-# scored FID 10.3 on 250 samples with the packaged MNIST-classifier metric (not Inception
+# (a smaller UNet and 1,000 steps) unless you pass `--preset full`. Measured on 2 idle CPU
+# cores (2026-12-03, 4,000-digit offline MNIST subset), the `cpu` preset took 14.0 minutes and
+# scored FID 9.1 on 250 samples with the packaged MNIST-classifier metric (not Inception
 # FID); `--max-steps 1200` gives cleaner digits (FID 6.4 in a benchmark run). `--smoke`
 # runs a tiny model for a few steps, only to check that everything works.
 
@@ -242,7 +243,7 @@ FULL = dict(
 CPU = dict(
     FULL,
     epochs=None,
-    max_steps=900,  # a fixed budget, whatever the dataset size
+    max_steps=1000,  # a fixed budget, whatever the dataset size: ~13 min on 2 cores
     batch_size=64,  # on 2 cores a step of 64 took ~1.3x one of 32: twice the images
     peak_lr=2e-3,  # few steps call for a high rate; warm-up and clipping keep it stable
     warmup_steps=100,
@@ -286,6 +287,12 @@ if args.sampler == "ddpm":
 if args.sampling_steps is not None:
     cfg.sampling_steps = args.sampling_steps
 if args.eval_samples is not None:
+    if 0 < args.eval_samples < MNISTQualityMetric.min_samples or args.eval_samples < 0:
+        # Checked before training: the score comes last, after the run it would otherwise waste.
+        parser.error(
+            f"--eval-samples {args.eval_samples}: the quality metric needs at least "
+            f"{MNISTQualityMetric.min_samples} samples; pass 0 to skip scoring"
+        )
     cfg.eval_samples = args.eval_samples
 if args.dataset != "mnist":
     cfg.eval_samples = 0  # the quality metric's classifier knows MNIST digits only
@@ -648,12 +655,12 @@ print(f"total {summary['total_seconds']:.0f} s; summary: {output_dir / 'summary.
 # %% [markdown]
 # ## Expected results
 #
-# Measured on 2 Intel Xeon cores (2026-12-02, offline 4,000-digit MNIST subset, load ~2, i.e.
-# this run alone): the `cpu` preset trained 900 steps in 15.9 minutes (33 s of it compiling),
-# ended at a Huber loss of 0.0102 (mean of the last 100 steps), sampled 16 digits with DDIM in
-# 12 s and scored FID 10.3 / inception score 6.4 on 250 samples (packaged MNIST-classifier
-# metric), with every digit class present; the whole script took 17.8 minutes. About half of
-# the 16 grid samples read clearly as digits. Training longer helps: in the time-to-quality
+# Measured on 2 AMD EPYC cores (2026-12-03, offline 4,000-digit MNIST subset, nothing else
+# running): the `cpu` preset trained 1,000 steps in 12.8 minutes (22 s of it compiling), ended
+# at a Huber loss of 0.0098 (mean of the last 100 steps), sampled 16 digits with DDIM in 9 s
+# and scored FID 9.1 / inception score 6.6 on 250 samples (packaged MNIST-classifier metric),
+# with every digit class present; the whole script took 14.0 minutes. 9 or 10 of the 16 grid
+# samples read clearly as digits. Training longer helps: in the time-to-quality
 # benchmark the same preset with `--max-steps 1200` reached FID 6.4. The
 # `full` preset was not run to the end (no GPU was available); the documentation's tutorial
 # page (`docs/tutorials/diffusion-mnist.md`) keeps these numbers with the generated figures.
