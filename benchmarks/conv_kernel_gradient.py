@@ -1,20 +1,22 @@
-r"""Kernel gradient of the UNet's convolutions: over batch chunks (artifex, CPU) against XLA's.
+r"""Derivatives of the UNet's convolutions: artifex's (for XLA:CPU) against XLA's own.
 
-The kernel gradient of a convolution is a sum over the batch, so it can be computed over
-chunks of the batch and added up. artifex's convolutions do that on the CPU
-(``core/layers/conv_kernel_gradient.py``): XLA:CPU (jaxlib 0.11.1) runs one contraction over
-a whole training batch 2-4x slower per FLOP than over chunks of ~1,024 output positions. This
-times both forms, side by side in one process, on the 3x3 convolutions of the tutorial's
-UNet (channels 64/128/256 at 32/16/8 pixels) and the CPU preset's largest, so the choice can
-be checked again on another machine or version:
+artifex's convolutions (``core/layers/conv_gradients.py``) compute their derivatives on the
+CPU in XLA:CPU's canonical layout, with the kernel gradient summed over batch chunks; XLA's
+own derivatives run 2-4x slower per FLOP over a whole batch, and 10-200x slower inside a
+loop body such as the microbatch ``lax.scan`` of gradient accumulation, where XLA does not
+transpose them into that layout. This times both forms, side by side in one process, on the
+3x3 convolutions of the tutorial's UNet (channels 64/128/256 at 32/16/8 pixels) and the CPU
+preset's largest, for the kernel gradient and the input gradient:
 
-    python benchmarks/conv_kernel_gradient.py [--batch-size 64] [--repeats 5] [--out FILE]
+    python benchmarks/conv_kernel_gradient.py [--batch-size 64] [--scan K] [--repeats 5]
+        [--out FILE]
 
-Each figure is the median of ``--repeats`` timed calls after a compile-and-warm-up call,
-waiting for the result (``block_until_ready``); the two versions alternate call by call, so
-a change of machine speed affects both. ``ratio`` is XLA's time over the chunked time: above
-1 the chunked form is faster. On a GPU artifex keeps XLA's own gradient, so both columns time
-the same program there.
+``--scan K`` computes the derivatives of ``K`` microbatches of ``batch-size / K`` inside a
+``lax.scan``, as ``DiffusionTrainingConfig(microbatch_size=...)`` does. Each figure is the
+median of ``--repeats`` timed calls after a compile-and-warm-up call, waiting for the result
+(``block_until_ready``); the two versions alternate call by call, so a change of machine
+speed affects both. ``ratio`` is XLA's time over artifex's: above 1 artifex's is faster. On
+a GPU artifex keeps XLA's own derivatives, so both columns time the same program there.
 """
 
 from __future__ import annotations
@@ -40,33 +42,37 @@ SHAPES = (
     (8, 256, 256),
     (32, 16, 16),
 )
+HEADERS = ["conv", "derivative", "GFLOP", "chunks", "artifex ms", "XLA ms", "ratio"]
 
 
-def chunked_kernel_gradient(x, grad_out, kernel, padding):
-    """``dL/dW`` of artifex's convolution (chunked over the batch on the CPU)."""
+def derivative(conv, wrt: str, microbatches: int):
+    """``(x, g, w) -> dL/dw`` or ``dL/dx`` of ``L = <conv(x, w), g>``, over scanned microbatches."""
     import jax
-
-    from artifex.generative_models.core.layers.conv_kernel_gradient import conv_general_dilated
-
-    def forward(k):
-        return conv_general_dilated(
-            x, k, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
-
-    return jax.vjp(forward, kernel)[1](grad_out)[0]
-
-
-def xla_kernel_gradient(x, grad_out, kernel, padding):
-    """``dL/dW`` as XLA derives it: the transpose of the forward convolution."""
-    import jax
+    import jax.numpy as jnp
     from jax import lax
 
-    def forward(k):
-        return lax.conv_general_dilated(
-            x, k, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
+    def one(x, g, w):
+        def forward(x, w):
+            return conv(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-    return jax.vjp(forward, kernel)[1](grad_out)[0]
+        _, pullback = jax.vjp(forward, x, w)
+        return pullback(g)[0 if wrt == "input" else 1]
+
+    if microbatches == 1:
+        return jax.jit(one)
+
+    def scanned(x, g, w):
+        def split(a):
+            return a.reshape(microbatches, -1, *a.shape[1:])
+
+        def body(total, chunk):
+            d = one(*chunk, w)
+            return (total, d) if wrt == "input" else (total + d, None)
+
+        total, stacked = lax.scan(body, jnp.zeros_like(w), (split(x), split(g)))
+        return stacked.reshape(x.shape) if wrt == "input" else total
+
+    return jax.jit(scanned)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,6 +82,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", type=Path, default=common.RESULTS_DIR / "conv_kernel_gradient.json"
     )
+    parser.add_argument(
+        "--scan",
+        type=int,
+        default=1,
+        metavar="K",
+        help="inside a lax.scan over K microbatches (1: no scan)",
+    )
     args = parser.parse_args(argv)
 
     import jax
@@ -83,47 +96,64 @@ def main(argv: list[str] | None = None) -> None:
 
     meta = common.machine()
     print(common.describe(meta))
-    padding = ((1, 1), (1, 1))
-    from artifex.generative_models.core.layers.conv_kernel_gradient import chunk_count
+    from jax import lax
 
-    chunked = jax.jit(lambda x, g, w: chunked_kernel_gradient(x, g, w, padding))
-    xla = jax.jit(lambda x, g, w: xla_kernel_gradient(x, g, w, padding))
+    from artifex.generative_models.core.layers.conv_gradients import (
+        chunk_count,
+        conv_general_dilated,
+    )
+
+    if args.batch_size % args.scan:
+        parser.error(f"--scan {args.scan} does not divide --batch-size {args.batch_size}")
+    micro = args.batch_size // args.scan
     rows, records = [], []
     for size, cin, cout in SHAPES:
         kx, kg, kw = jax.random.split(jax.random.key(size * cin + cout), 3)
         x = jax.random.normal(kx, (args.batch_size, size, size, cin))
         g = jax.random.normal(kg, (args.batch_size, size, size, cout))
         w = jax.random.normal(kw, (3, 3, cin, cout))
-        times: dict[str, list[float]] = {"chunked": [], "xla": []}
-        np.testing.assert_allclose(chunked(x, g, w), xla(x, g, w), rtol=2e-3, atol=2e-2)
-        for _ in range(args.repeats):
-            for name, fn in (("chunked", chunked), ("xla", xla)):
-                start = time.perf_counter()
-                jax.block_until_ready(fn(x, g, w))
-                times[name].append(time.perf_counter() - start)
-        flop = 2 * args.batch_size * size * size * cin * cout * 9
-        median = {name: statistics.median(t) for name, t in times.items()}
-        record = {
-            "shape": [args.batch_size, size, size, cin, cout],
-            "gflop": round(flop / 1e9, 2),
-            "chunks": chunk_count(args.batch_size, size * size, 2 * 9 * cin * cout),
-            **{f"{name}_ms": round(1e3 * t, 2) for name, t in median.items()},
-            "ratio_xla_over_chunked": round(median["xla"] / median["chunked"], 2),
-        }
-        records.append(record)
-        rows.append(
-            [
-                f"{size}x{size} {cin}->{cout}",
-                record["gflop"],
-                record["chunks"],
-                record["chunked_ms"],
-                record["xla_ms"],
-                record["ratio_xla_over_chunked"],
-            ]
-        )
-    headers = ["conv", "GFLOP", "chunks", "chunked ms", "XLA ms", "ratio"]
-    print(common.format_table(headers, rows))
-    payload = {"benchmark": "conv_kernel_gradient", "machine": meta, "results": records}
+        for wrt in ("kernel", "input"):
+            ours = derivative(conv_general_dilated, wrt, args.scan)
+            xla = derivative(lax.conv_general_dilated, wrt, args.scan)
+            np.testing.assert_allclose(ours(x, g, w), xla(x, g, w), rtol=2e-3, atol=2e-2)
+            times: dict[str, list[float]] = {"artifex": [], "xla": []}
+            for _ in range(args.repeats):
+                for name, fn in (("artifex", ours), ("xla", xla)):
+                    start = time.perf_counter()
+                    jax.block_until_ready(fn(x, g, w))
+                    times[name].append(time.perf_counter() - start)
+            median = {name: statistics.median(t) for name, t in times.items()}
+            record = {
+                "shape": [args.batch_size, size, size, cin, cout],
+                "derivative": wrt,
+                "microbatches": args.scan,
+                "gflop": round(2 * args.batch_size * size * size * cin * cout * 9 / 1e9, 2),
+                "chunks": chunk_count(micro, size * size, 2 * 9 * cin * cout)
+                if wrt == "kernel"
+                else 1,
+                **{f"{name}_ms": round(1e3 * t, 2) for name, t in median.items()},
+                "ratio_xla_over_artifex": round(median["xla"] / median["artifex"], 2),
+            }
+            records.append(record)
+            rows.append(
+                [
+                    f"{size}x{size} {cin}->{cout}",
+                    wrt,
+                    record["gflop"],
+                    record["chunks"],
+                    record["artifex_ms"],
+                    record["xla_ms"],
+                    record["ratio_xla_over_artifex"],
+                ]
+            )
+            print(common.format_table(HEADERS, rows[-1:]), flush=True)
+    print(common.format_table(HEADERS, rows))
+    payload = {
+        "benchmark": "conv_kernel_gradient",
+        "machine": meta,
+        "microbatches": args.scan,
+        "results": records,
+    }
     print(f"wrote {common.write_json(args.out, payload)}")
 
 

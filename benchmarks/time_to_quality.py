@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     model = DDPMModel(config, rngs=nnx.Rngs(params=keys[0], sample=keys[2]))
     steps = preset["max_steps"]
     lr_schedule = optax.warmup_cosine_decay_schedule(
-        0.0, preset["peak_lr"], min(preset["warmup_steps"], steps), steps, preset["final_lr"]
+        0.0, preset["peak_lr"], min(preset["warmup_steps"], steps // 2), steps, preset["final_lr"]
     )
     optimizer = common.tutorial_optimizer(model, lr_schedule)
     trainer = DiffusionTrainer(
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             loss_weighting=preset["loss_weighting"],
             ema_decay=preset["ema_decay"],
             ema_update_every=10,
+            microbatch_size=preset["microbatch_size"],
         ),
     )
     train_iter = make_train_iterator(

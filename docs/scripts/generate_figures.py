@@ -144,8 +144,13 @@ def results_table(summary: dict, losses_tail: tuple[float, float] | None) -> str
             "Preset",
             f"`{cfg['preset']}`: UNet {tuple(cfg['hidden_dims'])}, "
             f"{cfg['num_res_blocks']} res block(s), attention at "
-            f"{tuple(cfg['attention_resolutions'])}, batch {cfg['batch_size']}, "
-            f"peak LR {cfg['peak_lr']:g}, predicts "
+            f"{tuple(cfg['attention_resolutions'])}, batch {cfg['batch_size']}"
+            + (
+                f" in microbatches of {cfg['microbatch_size']}, "
+                if cfg.get("microbatch_size")
+                else ", "
+            )
+            + f"peak LR {cfg['peak_lr']:g}, predicts "
             f"{cfg.get('prediction_type', 'epsilon')}, "
             f"{cfg.get('loss_weighting', 'uniform')} weighting",
         ),

@@ -56,7 +56,7 @@ def test_auto_preset_follows_the_backend(resolved_config):
     assert config["preset"] == expected
     if expected == "cpu":
         assert config["hidden_dims"] == "(16, 32, 64)"
-        assert config["max_steps"] == "1000"
+        assert config["max_steps"] == "1200"
 
 
 def test_full_preset_is_the_tutorial_configuration(resolved_config):
@@ -103,6 +103,15 @@ def test_experiment_flags_change_the_configuration(resolved_config):
     assert config["seed"] == "7"
     config = resolved_config("--preset", "cpu", "--sampling-steps", "20", "--batch-size", "32")
     assert config["sampling_steps"] == "20" and config["batch_size"] == "32"
+    assert config["microbatch_size"] == "16"  # the cpu preset's, which divides 32
+
+
+def test_cpu_preset_microbatches_follow_the_batch(resolved_config):
+    assert resolved_config("--preset", "full")["microbatch_size"] == "None"
+    assert resolved_config("--preset", "cpu")["microbatch_size"] == "16"
+    assert resolved_config("--preset", "cpu", "--microbatch-size", "32")["microbatch_size"] == "32"
+    # a batch the preset's chunk does not divide runs whole instead of failing in the trainer
+    assert resolved_config("--preset", "cpu", "--batch-size", "40")["microbatch_size"] == "None"
 
 
 @pytest.mark.parametrize("count", ["50", "-1"])

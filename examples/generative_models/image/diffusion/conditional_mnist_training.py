@@ -269,7 +269,7 @@ print(f"UNet {cfg.hidden_dims} with a class embedding: {num_params / 1e6:.2f}M p
 steps_per_epoch = train_iter.batches_per_epoch
 total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
 lr = optax.warmup_cosine_decay_schedule(
-    0.0, cfg.peak_lr, min(cfg.warmup_steps, total_steps), total_steps, 1e-6
+    0.0, cfg.peak_lr, min(cfg.warmup_steps, total_steps // 2), total_steps, 1e-6
 )
 optimizer = nnx.Optimizer(
     model,

@@ -234,7 +234,7 @@ steps_per_epoch = len(train_iter)
 total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
 epochs = cfg.epochs if cfg.epochs is not None else -(-total_steps // steps_per_epoch)
 lr_schedule = optax.warmup_cosine_decay_schedule(
-    0.0, cfg.peak_lr, min(cfg.warmup_steps, total_steps), total_steps, cfg.peak_lr / 100
+    0.0, cfg.peak_lr, min(cfg.warmup_steps, total_steps // 2), total_steps, cfg.peak_lr / 100
 )
 optimizer = nnx.Optimizer(
     model,

@@ -112,7 +112,8 @@ parser.add_argument(
 parser.add_argument(
     "--microbatch-size",
     type=int,
-    help="accumulate gradients over chunks of this many images (less memory)",
+    help="accumulate gradients over chunks of this many images: less memory, the same "
+    "update (default: the preset's; the cpu preset uses 16)",
 )
 parser.add_argument(
     "--eval-samples",
@@ -189,10 +190,10 @@ def expected_time(preset: str) -> str:
             return "expect days on a CPU: one step of the full model takes over a minute"
         return "50 epochs; not timed on a GPU yet"
     if args.epochs is not None or args.batch_size is not None:
-        return "the preset's 1000 steps took 14.0 min on 2 cores; yours differ"
-    # Measured 2026-12-03 on 2 idle cores: 0.77 s per step (compilation included), 75 s for the
-    # rest; the same cores have taken up to 1.06 s per step on a slower day.
-    minutes = math.ceil((75 + 0.77 * (args.max_steps or 1000)) / 60)
+        return "the preset's 1200 steps took 12.5 min on 2 cores; yours differ"
+    # Measured 2026-12-03 on 2 idle cores: 0.57 s per step (compilation included), 67 s for the
+    # rest (data, sampling, scoring).
+    minutes = math.ceil((67 + 0.57 * (args.max_steps or 1200)) / 60)
     cores = "" if os.cpu_count() == 2 else f"; this machine has {os.cpu_count()}"
     return f"expect ~{minutes} min on 2 cores{cores}"
 
@@ -211,11 +212,10 @@ for var in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
 #
 # The tutorial configuration is the `full` preset below; every value has a one-line reason.
 # On a CPU it would take days, so when JAX runs on the CPU the script uses the `cpu` preset
-# (a smaller UNet and 1,000 steps) unless you pass `--preset full`. Measured on 2 idle CPU
-# cores (2026-12-03, 4,000-digit offline MNIST subset), the `cpu` preset took 14.0 minutes and
-# scored FID 9.1 on 250 samples with the packaged MNIST-classifier metric (not Inception
-# FID); `--max-steps 1200` gives cleaner digits (FID 6.4 in a benchmark run). `--smoke`
-# runs a tiny model for a few steps, only to check that everything works.
+# (a smaller UNet and 1,200 steps) unless you pass `--preset full`. Measured on 2 idle CPU
+# cores (2026-12-03, 4,000-digit offline MNIST subset), the `cpu` preset took 12.5 minutes and
+# scored FID 7.5 on 250 samples with the packaged MNIST-classifier metric (not Inception
+# FID). `--smoke` runs a tiny model for a few steps, only to check that everything works.
 
 # %%
 # --8<-- [start:config]
@@ -238,13 +238,17 @@ FULL = dict(
     loss_weighting="uniform",  # every timestep's error counts the same
     sampling_steps=100,  # DDIM steps: 10x fewer network calls than the 1000-step chain
     eval_samples=1000,  # digits scored with FID/KID after training (more: less biased FID)
+    microbatch_size=None,  # the whole batch through the network at once
 )
 # For CPUs: a small UNet and a fixed step budget (see the tutorial page for measured times).
 CPU = dict(
     FULL,
     epochs=None,
-    max_steps=1000,  # a fixed budget, whatever the dataset size: ~13 min on 2 cores
+    max_steps=1200,  # a fixed budget, whatever the dataset size: ~13 min on 2 cores
     batch_size=64,  # on 2 cores a step of 64 took ~1.3x one of 32: twice the images
+    # The same update computed 16 images at a time (gradients summed in the compiled step):
+    # with this small UNet a chunk's activations stay in the CPU's caches, 0.80x the step time.
+    microbatch_size=16,
     peak_lr=2e-3,  # few steps call for a high rate; warm-up and clipping keep it stable
     warmup_steps=100,
     # An undertrained network's noise estimate, divided by sqrt(alpha-bar) ~ 0.002 near t=T,
@@ -263,7 +267,7 @@ SMOKE = dict(
     epochs=None,
     max_steps=3,
     batch_size=16,
-    warmup_steps=1,
+    warmup_steps=5,  # longer than the run: clamped to half of it, as a short --max-steps is
     hidden_dims=(8, 16),
     attention_resolutions=(),
     num_res_blocks=1,
@@ -296,7 +300,11 @@ if args.eval_samples is not None:
     cfg.eval_samples = args.eval_samples
 if args.dataset != "mnist":
     cfg.eval_samples = 0  # the quality metric's classifier knows MNIST digits only
-cfg.microbatch_size = args.microbatch_size
+if args.microbatch_size is not None:
+    cfg.microbatch_size = args.microbatch_size
+elif cfg.microbatch_size and cfg.batch_size % cfg.microbatch_size:
+    print(f"  batch {cfg.batch_size} is not a multiple of {cfg.microbatch_size}: no microbatches")
+    cfg.microbatch_size = None
 cfg.preset, cfg.seed, cfg.dataset = preset, args.seed, args.dataset
 cfg.schedule, cfg.model, cfg.sampler, cfg.loss = args.schedule, args.model, args.sampler, args.loss
 for name, value in vars(cfg).items():
@@ -430,7 +438,7 @@ num_epochs = math.ceil(total_steps / steps_per_epoch)
 lr_schedule = optax.warmup_cosine_decay_schedule(
     init_value=0.0,
     peak_value=cfg.peak_lr,
-    warmup_steps=min(cfg.warmup_steps, total_steps),
+    warmup_steps=min(cfg.warmup_steps, total_steps // 2),  # a short run still decays
     decay_steps=total_steps,  # includes the warm-up
     end_value=cfg.final_lr,
 )
@@ -656,11 +664,10 @@ print(f"total {summary['total_seconds']:.0f} s; summary: {output_dir / 'summary.
 # ## Expected results
 #
 # Measured on 2 AMD EPYC cores (2026-12-03, offline 4,000-digit MNIST subset, nothing else
-# running): the `cpu` preset trained 1,000 steps in 12.8 minutes (22 s of it compiling), ended
-# at a Huber loss of 0.0098 (mean of the last 100 steps), sampled 16 digits with DDIM in 9 s
-# and scored FID 9.1 / inception score 6.6 on 250 samples (packaged MNIST-classifier metric),
-# with every digit class present; the whole script took 14.0 minutes. 9 or 10 of the 16 grid
-# samples read clearly as digits. Training longer helps: in the time-to-quality
-# benchmark the same preset with `--max-steps 1200` reached FID 6.4. The
+# running): the `cpu` preset trained 1,200 steps in 11.4 minutes (16 s of it compiling), ended
+# at a Huber loss of 0.0098 (mean of the last 100 steps), sampled 16 digits with DDIM in 7 s
+# and scored FID 7.5 / inception score 6.8 on 250 samples (packaged MNIST-classifier metric),
+# with every digit class present; the whole script took 12.5 minutes. About 8 of the 16 grid
+# samples read clearly as digits; the others are digit-like strokes. The
 # `full` preset was not run to the end (no GPU was available); the documentation's tutorial
 # page (`docs/tutorials/diffusion-mnist.md`) keeps these numbers with the generated figures.

@@ -1,9 +1,8 @@
 """Convolution layers of the networks: ``nnx.Conv`` with host-side initialisation.
 
-The forward pass and the input gradient are XLA's own convolution on every backend. On the
-CPU the kernel gradient is summed over batch chunks
-(:mod:`~artifex.generative_models.core.layers.conv_kernel_gradient`), which XLA:CPU computes
-several times faster than one contraction over the whole batch; other backends keep XLA's.
+The forward pass is XLA's own convolution on every backend. On the CPU the derivatives are
+laid out for XLA:CPU's fast kernels and the kernel gradient is summed over batch chunks
+(:mod:`~artifex.generative_models.core.layers.conv_gradients`); other backends keep XLA's.
 ``benchmarks/conv_kernel_gradient.py`` times both forms (figures in ``docs/benchmarks.md``).
 """
 
@@ -13,7 +12,7 @@ from collections.abc import Sequence
 
 from flax import nnx
 
-from artifex.generative_models.core.layers.conv_kernel_gradient import conv_general_dilated
+from artifex.generative_models.core.layers.conv_gradients import conv_general_dilated
 from artifex.generative_models.core.layers.initializers import lecun_normal, zeros
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from flax import nnx
 
 from artifex.generative_models.core.layers.conv2d import conv
-from artifex.generative_models.core.layers.conv_kernel_gradient import conv_general_dilated
+from artifex.generative_models.core.layers.conv_gradients import conv_general_dilated
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 

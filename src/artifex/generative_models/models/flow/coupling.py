@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from artifex.generative_models.core.layers.conv2d import conv
-from artifex.generative_models.core.layers.conv_kernel_gradient import conv_general_dilated
+from artifex.generative_models.core.layers.conv_gradients import conv_general_dilated
 from artifex.generative_models.core.layers.initializers import zeros
 
 

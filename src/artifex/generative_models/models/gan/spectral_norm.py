@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from artifex.generative_models.core.layers.conv_kernel_gradient import conv_general_dilated
+from artifex.generative_models.core.layers.conv_gradients import conv_general_dilated
 from artifex.generative_models.core.layers.initializers import lecun_normal, zeros
 
 #: Added under the square root of a norm so that an all-zero vector normalises to zero.
