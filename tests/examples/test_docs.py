@@ -98,6 +98,8 @@ def test_cpu_preset_table_matches_the_script(resolved_config):
         shown = ", ".join(f"{size}x{size}" for size in sizes) or "none"
         assert rows["Attention at"][column] == shown
         assert rows["Batch size"][column] == config["batch_size"]
+        micro = config["microbatch_size"]
+        assert rows["Microbatches"][column] == ("none" if micro == "None" else f"{micro} images")
         assert rows["DDIM steps"][column] == config["sampling_steps"]
         lr, warmup = rows["Peak LR / warm-up"][column].split(" / ")
         assert float(lr) == float(config["peak_lr"])
