@@ -57,8 +57,8 @@ class DiffusionTrainingConfig:
         summed in a ``lax.scan`` inside the same compiled step: the update equals the
         whole-batch one (same timesteps and noise; equal up to float summation order when
         ``dropout_rate`` is 0) while activation memory shrinks with the chunk size; on the
-        CPU a small model also runs faster in chunks whose activations fit in the caches
-        (``docs/benchmarks.md``). It must divide the batch size.
+        CPU a small model also ran faster in chunks (measured in ``docs/benchmarks.md``;
+        most likely because a chunk's activations fit in the caches). It must divide the batch size.
       label_dropout: for a class-conditional model (``UNetBackboneConfig.num_classes``), the
         share of training labels replaced by the null label, so the same network also learns
         the unconditional model that classifier-free guidance subtracts (Ho & Salimans
