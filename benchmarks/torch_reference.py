@@ -11,10 +11,11 @@ interpreter of another environment that has ``torch`` (a CPU build) and ``diffus
     python benchmarks/torch_reference.py --torch-python /tmp/torchenv/bin/python
 
 The torch model: 32x32x1 input, ``block_out_channels=(64, 128, 256)``, two residual blocks
-per level, self-attention at the 8x8 level, 32 GroupNorm groups, SiLU (artifex's tutorial
-model uses GELU; both are elementwise), as close to ``common.build_config("tutorial")`` as
-diffusers' blocks allow; both parameter counts are recorded. Writes
-``benchmarks/results/torch_reference.json``.
+per level, self-attention at the 8x8 level, 32 GroupNorm groups, as close to
+``common.build_config("tutorial")`` as diffusers' blocks allow; both parameter counts are
+recorded. ``--activation`` sets the non-linearity of both networks: ``silu`` (diffusers'
+default, the default here) or ``gelu`` (the tutorial's; tanh-approximated in artifex, exact
+in torch). Writes ``benchmarks/results/torch_reference.json``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def _times(run, repeats: int) -> dict:
     return {"best_s": min(times), "median_s": statistics.median(times)}
 
 
-def child_artifex(train_batch: int, eval_batch: int, repeats: int) -> dict:
+def child_artifex(train_batch: int, eval_batch: int, repeats: int, activation: str) -> dict:
+    import dataclasses
+
     import jax
     import jax.numpy as jnp
     import optax
@@ -57,6 +60,9 @@ def child_artifex(train_batch: int, eval_batch: int, repeats: int) -> dict:
     from benchmarks import common
 
     config = common.build_config("tutorial")
+    config = dataclasses.replace(
+        config, backbone=dataclasses.replace(config.backbone, activation=activation)
+    )
     model = DDPMModel(config, rngs=nnx.Rngs(0))
     trainer = DiffusionTrainer(model.noise_schedule, DiffusionTrainingConfig(ema_update_every=10))
     optimizer = nnx.Optimizer(model, optax.adamw(1e-4), wrt=nnx.Param)
@@ -73,7 +79,7 @@ def child_artifex(train_batch: int, eval_batch: int, repeats: int) -> dict:
     return {"train": train, "eval": evaluation, "parameters": int(params), "jax": jax.__version__}
 
 
-def child_torch(train_batch: int, eval_batch: int, repeats: int) -> dict:
+def child_torch(train_batch: int, eval_batch: int, repeats: int, activation: str) -> dict:
     import torch
     from diffusers import UNet2DModel
 
@@ -88,6 +94,7 @@ def child_torch(train_batch: int, eval_batch: int, repeats: int) -> dict:
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         norm_num_groups=32,
+        act_fn=activation,
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.zeros(train_batch, 1, 32, 32)
@@ -121,6 +128,7 @@ def child_torch(train_batch: int, eval_batch: int, repeats: int) -> dict:
 def run_child(python: str, which: str, args: argparse.Namespace) -> dict:
     command = [python, str(HERE), "--child", which, "--train-batch", str(args.train_batch)]
     command += ["--eval-batch", str(args.eval_batch), "--repeats", str(args.repeats)]
+    command += ["--activation", args.activation]
     env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -132,13 +140,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-batch", type=int, default=64)
     parser.add_argument("--eval-batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--activation", choices=["silu", "gelu"], default="silu", help="of both networks"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="artifex/torch process pairs")
     parser.add_argument("--child", choices=["artifex", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.child:
         fn = child_artifex if args.child == "artifex" else child_torch
-        print(json.dumps(fn(args.train_batch, args.eval_batch, args.repeats)))
+        print(json.dumps(fn(args.train_batch, args.eval_batch, args.repeats, args.activation)))
         return
     if not args.torch_python:
         parser.error("--torch-python is required: an interpreter whose environment has torch")
@@ -168,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": meta,
         "train_batch": args.train_batch,
         "eval_batch": args.eval_batch,
+        "activation": args.activation,
         "pairs": pairs,
         # best time of each side over all rounds, as the per-pair ratios can flatter either
         "best_train_ratio": min(p["torch"]["train"]["best_s"] for p in pairs)

@@ -56,7 +56,7 @@ def test_auto_preset_follows_the_backend(resolved_config):
     assert config["preset"] == expected
     if expected == "cpu":
         assert config["hidden_dims"] == "(16, 32, 64)"
-        assert config["max_steps"] == "1200"
+        assert config["max_steps"] == "2400" and config["batch_size"] == "32"
 
 
 def test_full_preset_is_the_tutorial_configuration(resolved_config):

@@ -190,10 +190,10 @@ def expected_time(preset: str) -> str:
             return "expect days on a CPU: one step of the full model takes over a minute"
         return "50 epochs; not timed on a GPU yet"
     if args.epochs is not None or args.batch_size is not None:
-        return "the preset's 1200 steps took 12.5 min on 2 cores; yours differ"
-    # Measured 2026-12-03 on 2 idle cores: 0.57 s per step (compilation included), 67 s for the
-    # rest (data, sampling, scoring).
-    minutes = math.ceil((67 + 0.57 * (args.max_steps or 1200)) / 60)
+        return "the preset's 2400 steps took 13.6-14.0 min on 2 cores; yours differ"
+    # Measured 2026-12-03 on 2 idle cores: 0.305 s per step (compilation included), 82 s for
+    # the rest (data, sampling, scoring); a second run took 0.32 s per step, 74 s the rest.
+    minutes = math.ceil((82 + 0.305 * (args.max_steps or 2400)) / 60)
     cores = "" if os.cpu_count() == 2 else f"; this machine has {os.cpu_count()}"
     return f"expect ~{minutes} min on 2 cores{cores}"
 
@@ -212,9 +212,9 @@ for var in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
 #
 # The tutorial configuration is the `full` preset below; every value has a one-line reason.
 # On a CPU it would take days, so when JAX runs on the CPU the script uses the `cpu` preset
-# (a smaller UNet and 1,200 steps) unless you pass `--preset full`. Measured on 2 idle CPU
-# cores (2026-12-03, 4,000-digit offline MNIST subset), the `cpu` preset took 12.5 minutes and
-# scored FID 7.5 on 250 samples with the packaged MNIST-classifier metric (not Inception
+# (a smaller UNet and 2,400 steps of 32 images) unless you pass `--preset full`. Measured on 2
+# idle CPU cores (2026-12-03, 4,000-digit offline MNIST subset), the `cpu` preset took 14.0
+# minutes and scored FID 4.8 on 250 samples with the packaged MNIST-classifier metric (not Inception
 # FID). `--smoke` runs a tiny model for a few steps, only to check that everything works.
 
 # %%
@@ -244,10 +244,12 @@ FULL = dict(
 CPU = dict(
     FULL,
     epochs=None,
-    max_steps=1200,  # a fixed budget, whatever the dataset size: ~13 min on 2 cores
-    batch_size=64,  # on 2 cores a step of 64 took ~1.3x one of 32: twice the images
-    # The same update computed 16 images at a time (gradients summed in the compiled step):
-    # measured 0.80x the step time with this small UNet (most likely cache-sized chunks).
+    max_steps=2400,  # a fixed budget, whatever the dataset size: ~14 min on 2 cores
+    # Each step computes its batch 16 images at a time (gradients summed in the compiled
+    # step), so a step's time grows with the batch. For the same images and time, twice the
+    # steps at half the batch learned faster: FID 4.8 at batch 32 against 7.5 at 64 (and 6.3
+    # for 4,000 steps of 16), measured on 2 cores.
+    batch_size=32,
     microbatch_size=16,
     peak_lr=2e-3,  # few steps call for a high rate; warm-up and clipping keep it stable
     warmup_steps=100,
@@ -259,7 +261,7 @@ CPU = dict(
     hidden_dims=(16, 32, 64),  # a quarter of the channels: ~16x fewer FLOPs per conv
     num_res_blocks=1,  # half the depth again
     time_embedding_dim=64,
-    eval_samples=250,  # enough to compare runs; sampling them takes ~2.5 min on 2 cores
+    eval_samples=250,  # enough to compare runs; sampling and scoring them takes ~1 min
 )
 # Seconds: checks that every step runs, learns nothing useful.
 SMOKE = dict(
@@ -267,7 +269,7 @@ SMOKE = dict(
     epochs=None,
     max_steps=3,
     batch_size=16,
-    warmup_steps=1,
+    # The inherited warm-up is longer than these 3 steps: short runs clamp it to half.
     hidden_dims=(8, 16),
     attention_resolutions=(),
     num_res_blocks=1,
@@ -664,10 +666,11 @@ print(f"total {summary['total_seconds']:.0f} s; summary: {output_dir / 'summary.
 # ## Expected results
 #
 # Measured on 2 AMD EPYC cores (2026-12-03, offline 4,000-digit MNIST subset, nothing else
-# running): the `cpu` preset trained 1,200 steps in 11.4 minutes (16 s of it compiling), ended
-# at a Huber loss of 0.0098 (mean of the last 100 steps), sampled 16 digits with DDIM in 7 s
-# and scored FID 7.5 / inception score 6.8 on 250 samples (packaged MNIST-classifier metric),
-# with every digit class present; the whole script took 12.5 minutes. About 8 of the 16 grid
-# samples read clearly as digits; the others are digit-like strokes. The
+# running): the `cpu` preset trained 2,400 steps of 32 images in 12.8 minutes (21 s of it
+# compiling), ended at a Huber loss of 0.0090 (mean of the last 100 steps), sampled 16 digits
+# with DDIM in 8 s and scored FID 4.8 / inception score 7.2 on 250 samples (packaged
+# MNIST-classifier metric), with every digit class present; the whole script took 14.0
+# minutes. About 10 of the 16 grid samples read clearly as digits, two are ambiguous and
+# four are digit-like strokes. The
 # `full` preset was not run to the end (no GPU was available); the documentation's tutorial
 # page (`docs/tutorials/diffusion-mnist.md`) keeps these numbers with the generated figures.
