@@ -172,3 +172,55 @@ def test_cpu_gradients_in_a_scan_are_canonical_convolutions(monkeypatch, chunked
     ours = labels(cg.conv_general_dilated)
     assert len(ours) >= 3
     assert set(ours) == {"b01f_01io->b01f"}
+
+
+@pytest.mark.parametrize(
+    ("padding", "strides", "kernel", "pointwise"),
+    [
+        ("VALID", (1, 1), 1, True),
+        ("SAME", (1, 1), 1, True),
+        (((0, 0), (0, 0)), (1, 1), 1, True),
+        (((1, 1), (1, 1)), (1, 1), 1, False),  # padded: the border is not a matrix product
+        ("VALID", (2, 2), 1, False),
+        ("SAME", (1, 1), 3, False),
+    ],
+)
+def test_pointwise_detection(padding, strides, kernel, pointwise) -> None:
+    numbers = lax.conv_dimension_numbers((2, 4, 4, 3), (kernel, kernel, 3, 5), NHWC)
+    shape = (kernel, kernel, 3, 5)
+    assert cg._is_pointwise(shape, numbers, strides, padding, None, None) is pointwise
+
+
+def test_pointwise_derivatives_are_matrix_products_on_the_cpu() -> None:
+    # A 1x1 convolution's derivatives are matrix products of the (positions, channels) views
+    # (XLA may turn the forward pass into one too); XLA's own kernel gradient is a
+    # convolution whose window is the whole feature map.
+    x, w = jnp.ones((4, 8, 8, 6)), jnp.ones((1, 1, 6, 5))
+
+    def program(conv):
+        grad = jax.jit(jax.grad(_loss(conv, (1, 1), "VALID"), (0, 1)))
+        return grad, grad.lower(x, w).compile().as_text()
+
+    grad, hlo = program(cg.conv_general_dilated)
+    assert len(re.findall(r"= f32\[[\d,]+\]\S* convolution\(", hlo)) <= 1  # the forward
+    assert re.search(r"= f32\[6,5\]\S* dot\(", hlo)  # the kernel gradient, x.T @ g
+    xla_grad, xla_hlo = program(lax.conv_general_dilated)
+    assert not re.search(r"= f32\[6,5\]\S* dot\(", xla_hlo)
+    for new, ref in zip(grad(x * 0.3, w * 0.2), xla_grad(x * 0.3, w * 0.2), strict=True):
+        np.testing.assert_allclose(new, ref, rtol=2e-5, atol=2e-5)
+
+
+def test_strided_input_gradient_is_a_unit_stride_convolution_on_the_cpu() -> None:
+    # A strided convolution's input gradient is the unit-stride one of the cotangent spread
+    # onto the input grid (XLA:CPU ran the dilated form slowly); values match XLA's in and
+    # out of a scan, "SAME" padding included.
+    for padding in (((1, 1), (1, 1)), "SAME", ((0, 1), (0, 1))):
+        x = jax.random.normal(jax.random.key(6), (4, 9, 9, 3))
+        w = jax.random.normal(jax.random.key(7), (3, 3, 3, 5)) / 3
+        ref = jax.jit(jax.grad(_loss(lax.conv_general_dilated, (2, 2), padding), (0, 1)))
+        new = jax.jit(jax.grad(_loss(cg.conv_general_dilated, (2, 2), padding), (0, 1)))
+        for a, b in zip(new(x, w), ref(x, w), strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+        hlo = new.lower(x, w).compile().as_text()
+        assert "lhs_dilate" not in hlo
+        assert "lhs_dilate" in ref.lower(x, w).compile().as_text()
