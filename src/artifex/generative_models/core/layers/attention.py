@@ -7,25 +7,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from artifex.generative_models.core.layers.dense import linear
+from artifex.generative_models.core.layers.gradient_barrier import gradient_computed_once
 from artifex.generative_models.core.layers.normalization import group_norm
-
-
-@jax.custom_jvp
-def _gradient_materialised(x: jax.Array) -> jax.Array:
-    """The identity; reverse mode writes the incoming gradient out once.
-
-    The gradient arriving at an attention block is a long elementwise chain (the residual
-    stream's sum over the blocks above it). XLA:CPU fused that chain into each of its three
-    consumers (the projection's weight and input gradients and the residual path), computing
-    it three times, once through a transposed copy: ~5 % of the tutorial model's step. An
-    optimisation barrier on the tangent makes the transposed program compute it once.
-    """
-    return x
-
-
-@_gradient_materialised.defjvp
-def _gradient_materialised_jvp(primals, tangents):
-    return primals[0], jax.lax.optimization_barrier(tangents[0])
 
 
 class AttentionBlock(nnx.Module):
@@ -41,4 +24,5 @@ class AttentionBlock(nnx.Module):
         tokens = self.norm(x).reshape(b, h * w, 1, c)  # (batch, length, heads, channels)
         q, k, v = jnp.split(self.qkv(tokens), 3, axis=-1)
         out = jax.nn.dot_product_attention(q, k, v)
-        return _gradient_materialised(x + self.proj(out).reshape(b, h, w, c))
+        # computed once: XLA:CPU fused the incoming gradient into all three of its consumers
+        return gradient_computed_once(x + self.proj(out).reshape(b, h, w, c))
