@@ -224,3 +224,26 @@ def test_strided_input_gradient_is_a_unit_stride_convolution_on_the_cpu() -> Non
         hlo = new.lower(x, w).compile().as_text()
         assert "lhs_dilate" not in hlo
         assert "lhs_dilate" in ref.lower(x, w).compile().as_text()
+
+
+def test_pointwise_derivatives_keep_the_requested_output_type() -> None:
+    x = jax.random.normal(jax.random.key(8), (2, 4, 4, 3)).astype(jnp.bfloat16)
+    w = jax.random.normal(jax.random.key(9), (1, 1, 3, 5)).astype(jnp.bfloat16)
+
+    def loss(conv):
+        def f(x, w):
+            y = conv(
+                x, w, (1, 1), "VALID", dimension_numbers=NHWC, preferred_element_type=jnp.float32
+            )
+            assert y.dtype == jnp.float32
+            return jnp.sum(jnp.sin(y))
+
+        return jax.grad(f, (0, 1))
+
+    for new, ref in zip(
+        loss(cg.conv_general_dilated)(x, w), loss(lax.conv_general_dilated)(x, w), strict=True
+    ):
+        assert new.dtype == ref.dtype == jnp.bfloat16
+        np.testing.assert_allclose(
+            np.asarray(new, np.float32), np.asarray(ref, np.float32), rtol=2e-2, atol=2e-2
+        )
