@@ -129,12 +129,12 @@ def test_other_layouts_match_xla(always_chunk) -> None:
         np.testing.assert_allclose(new, ref, rtol=2e-5, atol=2e-5)
 
 
-def _scanned_gradients(conv):
+def _scanned_gradients(conv, strides=(1, 1), padding="SAME"):
     """Gradients of a loss summed over microbatches inside a ``lax.scan`` (as in training)."""
 
     def grads(x, w):
         def body(total, chunk):
-            gx, gw = jax.grad(_loss(conv, (1, 1), "SAME"), (0, 1))(chunk, w)
+            gx, gw = jax.grad(_loss(conv, strides, padding), (0, 1))(chunk, w)
             return total + gw, gx
 
         gw, gx = lax.scan(body, jnp.zeros_like(w), x.reshape(2, -1, *x.shape[1:]))
@@ -224,6 +224,14 @@ def test_strided_input_gradient_is_a_unit_stride_convolution_on_the_cpu() -> Non
         hlo = new.lower(x, w).compile().as_text()
         assert "lhs_dilate" not in hlo
         assert "lhs_dilate" in ref.lower(x, w).compile().as_text()
+        scanned = _scanned_gradients(cg.conv_general_dilated, (2, 2), padding)
+        scanned_ref = _scanned_gradients(lax.conv_general_dilated, (2, 2), padding)
+        for a, b in zip(scanned(x, w), scanned_ref(x, w), strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+        labels = re.findall(
+            r"convolution\(.*?dim_labels=(\S+?),?\s", scanned.lower(x, w).compile().as_text()
+        )
+        assert set(labels) == {"b01f_01io->b01f"}
 
 
 def test_pointwise_derivatives_keep_the_requested_output_type() -> None:

@@ -168,17 +168,15 @@ def _kernel_term(conv: Callable, x, kernel_dot):
     return jnp.transpose(y_t, (s, *range(s), s + 1))
 
 
-def _pointwise_input_term(conv: Callable, x_dot, kernel):
-    """A 1x1 convolution's input term, ``x_dot @ W``, on the (positions, channels) views."""
-    flat = x_dot.reshape(-1, x_dot.shape[-1])
+def _pointwise_term(conv: Callable, lhs, rhs):
+    """A 1x1 convolution's tangent term, ``lhs @ rhs``, on the (positions, channels) views.
+
+    Serves both terms: ``x_dot @ W`` transposes to ``g @ W.T``, ``x @ W_dot`` to ``x.T @ g``.
+    """
+    flat = lhs.reshape(-1, lhs.shape[-1])
     out_dtype = conv.keywords.get("preferred_element_type")  # the convolution's own
-    y = lax.dot(flat, kernel.reshape(kernel.shape[-2:]), preferred_element_type=out_dtype)
-    return y.reshape(*x_dot.shape[:-1], kernel.shape[-1])
-
-
-def _pointwise_kernel_term(conv: Callable, x, kernel_dot):
-    """A 1x1 convolution's kernel term, ``x @ W_dot``: its transpose is ``x.T @ g``."""
-    return _pointwise_input_term(conv, x, kernel_dot)
+    y = lax.dot(flat, rhs.reshape(rhs.shape[-2:]), preferred_element_type=out_dtype)
+    return y.reshape(*lhs.shape[:-1], rhs.shape[-1])
 
 
 def _in_canonical_layout(term: Callable, numbers, lhs, rhs):
@@ -199,9 +197,7 @@ def _conv_jvp(conv, numbers, pointwise, primals, tangents):
     xla = functools.partial(conv, dimension_numbers=numbers)
     y = xla(x, kernel)
     input_term, kernel_term_ = (
-        (_pointwise_input_term, _pointwise_kernel_term)
-        if pointwise
-        else (_input_term, _kernel_term)
+        (_pointwise_term, _pointwise_term) if pointwise else (_input_term, _kernel_term)
     )
 
     def on_cpu(term):
