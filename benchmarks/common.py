@@ -31,9 +31,9 @@ PRESETS = ("tutorial", "tiny", "cpu", "micro")
 
 #: The MNIST tutorial's ``cpu`` preset (its ``CPU`` dict; a test keeps the two equal).
 CPU_PRESET = {
-    "hidden_dims": (16, 32, 64),
+    "hidden_dims": (16, 32, 64, 64),
     "num_res_blocks": 1,
-    "attention_resolutions": (8,),
+    "attention_resolutions": (4,),
     "time_embedding_dim": 64,
     "batch_size": 32,
     "microbatch_size": 16,

@@ -55,7 +55,7 @@ def test_auto_preset_follows_the_backend(resolved_config):
     expected = "cpu" if jax.default_backend() == "cpu" else "full"
     assert config["preset"] == expected
     if expected == "cpu":
-        assert config["hidden_dims"] == "(16, 32, 64)"
+        assert config["hidden_dims"] == "(16, 32, 64, 64)"
         assert config["max_steps"] == "2400" and config["batch_size"] == "32"
 
 

@@ -190,12 +190,14 @@ def expected_time(preset: str) -> str:
             return "expect days on a CPU: one step of the full model takes over a minute"
         return "50 epochs; not timed on a GPU yet"
     if args.epochs is not None or args.batch_size is not None:
-        return "the preset's 2400 steps took 13.6-14.0 min on 2 cores; yours differ"
-    # Measured 2026-12-03 on 2 idle cores: 0.305 s per step (compilation included), 82 s for
-    # the rest (data, sampling, scoring); a second run took 0.32 s per step, 74 s the rest.
+        return "the preset's 2400 steps took 7.1-14 min on 2 cores; yours differ"
+    # The slower of two measured machines, 2 idle AVX2 cores (2026-12-03): 0.305 s per step
+    # (compilation included) and 82 s for the rest (data, sampling, scoring), with the
+    # three-level UNet, whose step the four-level one's is within ~5 % of
+    # (2026-12-04, 2 AVX-512 cores: 0.16 s per step, 35 s the rest, 7.1 min in all).
     minutes = math.ceil((82 + 0.305 * (args.max_steps or 2400)) / 60)
     cores = "" if os.cpu_count() == 2 else f"; this machine has {os.cpu_count()}"
-    return f"expect ~{minutes} min on 2 cores{cores}"
+    return f"expect up to ~{minutes} min on 2 cores{cores}"
 
 
 print(
@@ -210,12 +212,14 @@ for var in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
 # %% [markdown]
 # ## 2. Configuration
 #
-# The tutorial configuration is the `full` preset below; every value has a one-line reason.
-# On a CPU it would take days, so when JAX runs on the CPU the script uses the `cpu` preset
-# (a smaller UNet and 2,400 steps of 32 images) unless you pass `--preset full`. Measured on 2
-# idle CPU cores (2026-12-03, 4,000-digit offline MNIST subset), the `cpu` preset took 14.0
-# minutes and scored FID 4.8 on 250 samples with the packaged MNIST-classifier metric (not Inception
-# FID). `--smoke` runs a tiny model for a few steps, only to check that everything works.
+# The tutorial configuration is the `full` preset below; every value has a one-line reason. On a
+# CPU it would take days, so when JAX runs on the CPU the script uses the `cpu` preset (a smaller
+# UNet and 2,400 steps of 32 images) unless you pass `--preset full`. Measured on 2 idle AVX-512
+# CPU cores (2026-12-04, 4,000-digit offline MNIST subset), the `cpu` preset took 7.1 minutes and
+# scored FID 4.0 on 250 samples with the packaged MNIST-classifier metric (not Inception FID); 2
+# older AVX2 cores take about twice as long (14.0 minutes for the previous preset, whose step time
+# is within ~5 % of this one's). `--smoke` runs a tiny model for a few steps, only to check that
+# everything works.
 
 # %%
 # --8<-- [start:config]
@@ -244,7 +248,7 @@ FULL = dict(
 CPU = dict(
     FULL,
     epochs=None,
-    max_steps=2400,  # a fixed budget, whatever the dataset size: ~14 min on 2 cores
+    max_steps=2400,  # a fixed budget, whatever the dataset size: 7-14 min on 2 cores
     # Each step computes its batch 16 images at a time (gradients summed in the compiled
     # step), so a step's time grows with the batch. For the same images and time, twice the
     # steps at half the batch learned faster: FID 4.8 at batch 32 against 7.5 at 64 (and 6.3
@@ -258,7 +262,12 @@ CPU = dict(
     # predicting v keeps that guess well-conditioned at every noise level.
     prediction_type="v_prediction",
     loss_weighting="min_snr",  # caps the weight of low-noise steps: faster early progress
-    hidden_dims=(16, 32, 64),  # a quarter of the channels: ~16x fewer FLOPs per conv
+    hidden_dims=(16, 32, 64, 64),  # a quarter of the channels: ~16x fewer FLOPs per conv
+    # A fourth level, 4x4, with the attention there instead of at 8x8: about the same step time,
+    # and the deepest features see the whole digit, which decides whether its strokes
+    # join up. Measured on 2 cores over two seeds: the classifier was sure (>= 0.9) of 75
+    # and 77 % of 500 samples, against 68 and 69 % with three levels and attention at 8x8.
+    attention_resolutions=(4,),
     num_res_blocks=1,  # half the depth again
     time_embedding_dim=64,
     eval_samples=250,  # enough to compare runs; sampling and scoring them takes ~1 min
@@ -665,12 +674,12 @@ print(f"total {summary['total_seconds']:.0f} s; summary: {output_dir / 'summary.
 # %% [markdown]
 # ## Expected results
 #
-# Measured on 2 AMD EPYC cores (2026-12-03, offline 4,000-digit MNIST subset, nothing else
-# running): the `cpu` preset trained 2,400 steps of 32 images in 12.8 minutes (21 s of it
-# compiling), ended at a Huber loss of 0.0090 (mean of the last 100 steps), sampled 16 digits
-# with DDIM in 8 s and scored FID 4.8 / inception score 7.2 on 250 samples (packaged
-# MNIST-classifier metric), with every digit class present; the whole script took 14.0
-# minutes. About 10 of the 16 grid samples read clearly as digits, two are ambiguous and
-# four are digit-like strokes. The
+# Measured on 2 AMD EPYC cores with AVX-512 (2026-12-04, offline 4,000-digit MNIST subset,
+# nothing else running): the `cpu` preset trained 2,400 steps of 32 images in 6.5 minutes
+# (15 s of it compiling), ended at a Huber loss of 0.0088 (mean of the last 100 steps),
+# sampled 16 digits with DDIM in 4 s and scored FID 4.0 / inception score 7.8 on 250 samples
+# (packaged MNIST-classifier metric), with every digit class present; the whole script took
+# 7.1 minutes. 13 of the 16 grid samples read as digits, three of them (an 8, a 4 and a 7)
+# less clearly, and three are malformed strokes. The
 # `full` preset was not run to the end (no GPU was available); the documentation's tutorial
 # page (`docs/tutorials/diffusion-mnist.md`) keeps these numbers with the generated figures.
